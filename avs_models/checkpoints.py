@@ -1,0 +1,161 @@
+"""Reading, checking and writing checkpoints without ever leaving a model half-loaded.
+
+Our own checkpoint format (``format: "avs_ros/1"``) is a dict::
+
+    {"format": "avs_ros/1", "preset": str, "num_classes": int, "build_kwargs": dict,
+     "class_names": list[str] | None, "contract": dict, "model": state_dict,
+     "config": dict | None, "metrics": dict | None}
+
+so that :func:`load_model` can rebuild the exact network from the file alone. Plain state
+dicts (and ``{"state_dict": ...}`` / ``{"model": ...}`` containers) are read too.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+
+FORMAT = "avs_ros/1"
+_CONTAINER_KEYS = ("model", "state_dict", "model_state_dict")
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """Read a checkpoint file with ``torch.load(weights_only=True)`` (no code execution).
+
+    Raises:
+        CheckpointError: the file is missing, empty, truncated/corrupt or not a torch file;
+            the message names the path and the cause.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist (expected a .pt/.pth file)")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes)")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
+            io.UnsupportedOperation, OSError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}); expected a "
+            "file written by torch.save — it may be truncated or corrupt") from exc
+
+
+def extract_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Return the tensor state dict inside ``obj`` (a state dict, or a dict holding one under
+    ``model``/``state_dict``/``model_state_dict``). Raises CheckpointError otherwise."""
+    if isinstance(obj, Mapping):
+        for key in _CONTAINER_KEYS:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+        if obj and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+            return dict(obj)
+    raise CheckpointError(
+        f"{source} holds no state dict: expected a mapping of parameter names to tensors "
+        f"(or a dict with one of {list(_CONTAINER_KEYS)}), got {type(obj).__name__}")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """:func:`read_checkpoint` + :func:`extract_state_dict`."""
+    return extract_state_dict(read_checkpoint(path), source=f"checkpoint {path}")
+
+
+def _summarise(keys: list[str], limit: int = 8) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor],
+                     source: str = "checkpoint") -> None:
+    """Compare names and shapes of ``state`` with ``model.state_dict()``.
+
+    Raises:
+        CheckpointError: listing missing keys, unexpected keys and shape mismatches.
+    """
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {_summarise(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {_summarise(unexpected)}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape mismatch(es): {_summarise(mismatched, 4)}")
+    if problems:
+        raise CheckpointError(
+            f"{source} does not match {type(model).__name__}: " + "; ".join(problems)
+            + ". Nothing was loaded.")
+
+
+def load_state_dict_strict(model: nn.Module, state: Mapping[str, torch.Tensor],
+                           source: str = "checkpoint") -> None:
+    """Check everything first (:func:`check_state_dict`), then load. The model is unchanged
+    if any check fails."""
+    check_state_dict(model, state, source)
+    model.load_state_dict(state, strict=True)
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, *, class_names: list[str] | None = None,
+                    config: dict | None = None, metrics: dict | None = None,
+                    half: bool = False) -> Path:
+    """Write ``model`` (built by :func:`avs_models.build_model`) in the ``avs_ros/1`` format.
+
+    Args:
+        half: store floating-point tensors as float16 (halves the file; loaded back as float32).
+    """
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
+             for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "preset": getattr(model, "preset", None),
+        "num_classes": getattr(model, "num_classes", None),
+        "build_kwargs": getattr(model, "build_kwargs", {}),
+        "class_names": class_names,
+        "contract": model.contract.to_dict() if hasattr(model, "contract") else None,
+        "model": state,
+        "config": config,
+        "metrics": metrics,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # atomic: a crash never leaves a truncated checkpoint behind
+    return path
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu"):
+    """Rebuild the network described by an ``avs_ros/1`` checkpoint and load its weights.
+
+    Returns:
+        (model, meta): the :class:`AVSModel` in eval mode, float32, on ``map_location``; and the
+        checkpoint dict without its state dict (preset, class_names, config, metrics, ...).
+    Raises:
+        CheckpointError: unreadable file, not our format, or weights not matching the preset.
+    """
+    from .contract import InputContract
+    from .registry import build_model
+
+    obj = read_checkpoint(path, map_location="cpu")
+    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} is not an {FORMAT!r} checkpoint (no preset metadata); build the "
+            "model with build_model(preset) and load plain state dicts with load_state_dict_strict")
+    model = build_model(obj["preset"], num_classes=obj["num_classes"], **obj["build_kwargs"])
+    if obj.get("contract"):
+        model.contract = InputContract.from_dict(obj["contract"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in obj["model"].items()}
+    load_state_dict_strict(model, state, source=f"checkpoint {path}")
+    meta = {k: v for k, v in obj.items() if k != "model"}
+    return model.to(map_location).eval(), meta

@@ -1,0 +1,25 @@
+"""pip installer for avs_ros (the ROS 2 package itself is built by colcon from package.xml)."""
+from setuptools import find_packages, setup
+
+EXTRAS = {
+    # ONNX export and the ONNX Runtime backend.
+    "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
+    # Offline training and evaluation.
+    "train": ["pyyaml>=6", "tqdm>=4.60", "pillow>=10", "soundfile>=0.12", "scipy>=1.10"],
+    # The test suite.
+    "test": ["pytest>=8", "pytest-timeout>=2.2"],
+}
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+
+setup(
+    name="avs_ros",
+    version="0.1.0",
+    description="Real-time audio-visual segmentation (AVESFormer, LightAVSeg, AVSegFormer) for ROS 2",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["avs_models", "avs_models.*", "avs_ros", "avs_ros.*"]),
+    # torch is pinned by scripts/bootstrap.sh where none is installed; any recent torch works.
+    install_requires=["numpy>=1.24", "torch>=2.4"],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["avs = avs_ros.cli:main"]},
+)
