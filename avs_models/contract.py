@@ -22,9 +22,11 @@ class InputContract:
         image_size: (H, W) in px of the network input; frames are resized to it.
         image_mean, image_std: per-channel RGB normalisation applied to [0, 1] pixel values.
         sample_rate: audio sample rate in Hz expected by the log-mel front end.
-        window_s: length in s of the audio window that ends at the frame's stamp.
+        window_s: nominal length in s of the log-mel example that ends at the frame's stamp
+            (VGGish: 0.96 s = 96 hops of 10 ms).
+        stft_window_s, stft_hop_s: STFT frame length and hop in s (VGGish: 25 ms, 10 ms).
         mel_frames, mel_bins: log-mel patch size, [1, mel_frames, mel_bins] per frame
-            (VGGish: 96 frames of 10 ms x 64 mel bands).
+            (VGGish: 96 frames x 64 mel bands).
     """
 
     image_size: tuple[int, int] = (224, 224)
@@ -32,14 +34,19 @@ class InputContract:
     image_std: tuple[float, float, float] = IMAGENET_STD
     sample_rate: int = 16000
     window_s: float = 0.96
+    stft_window_s: float = 0.025
+    stft_hop_s: float = 0.010
     mel_frames: int = 96
     mel_bins: int = 64
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def window_samples(self) -> int:
-        """Samples in one audio window (15360 at 16 kHz, 0.96 s)."""
-        return int(round(self.window_s * self.sample_rate))
+        """Audio samples needed for one log-mel patch: (mel_frames - 1) hops + one STFT window
+        (VGGish at 16 kHz: 95 * 160 + 400 = 15600 samples, 0.975 s)."""
+        hop = int(round(self.stft_hop_s * self.sample_rate))
+        win = int(round(self.stft_window_s * self.sample_rate))
+        return (self.mel_frames - 1) * hop + win
 
     def to_dict(self) -> dict:
         """JSON-friendly form (tuples become lists)."""
