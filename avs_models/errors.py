@@ -21,3 +21,8 @@ class PresetError(KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class BackendUnavailable(RuntimeError):
+    """A requested inference backend or device is not usable here; the message says what is
+    missing and how to install it. Raised at start-up, never as a silent fallback."""

@@ -1,0 +1,147 @@
+"""``avs export``: ONNX export of a preset or checkpoint, checked against PyTorch.
+
+The exported graph is the eval-mode network only (no auxiliary heads): inputs ``image``
+float32 [1, 3, H, W] (ImageNet-normalised RGB) and ``audio`` float32 [1, 1, 96, 64] (VGGish
+log-mel), output ``logits`` float32 [1, C, H, W]. The file carries its metadata (preset,
+num_classes, class names, input contract as JSON) in ``metadata_props``, so a runtime can
+prepare inputs without the checkpoint (ultralytics' habit).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import torch
+
+from .base import AVSModel
+from .registry import PRESETS, build_model
+
+EXPORTERS = ("dynamo", "torchscript")
+
+
+def load_model_for(preset: str | None, checkpoint: str | None,
+                   num_classes: int = 1) -> tuple[AVSModel, list[str] | None]:
+    """Model from a checkpoint (its preset and classes) or a randomly initialised preset.
+
+    Raises:
+        ValueError: neither given, or the checkpoint's preset differs from ``preset``.
+        CheckpointError: the checkpoint is unreadable or does not match.
+    """
+    from .checkpoints import load_model
+
+    if checkpoint:
+        model, meta = load_model(checkpoint)
+        if preset and meta.get("preset") != preset:
+            raise ValueError(f"checkpoint {checkpoint} holds preset {meta.get('preset')!r}, "
+                             f"not {preset!r}; drop --preset or pick the matching one")
+        return model, meta.get("class_names")
+    if not preset:
+        raise ValueError("give --preset or --checkpoint")
+    torch.manual_seed(0)
+    return build_model(preset, num_classes=num_classes).eval(), None
+
+
+def example_inputs(model: AVSModel, image_size: tuple[int, int] | None = None,
+                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (image [1,3,H,W], audio [1,1,96,64]) float32 in the model's contract."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = image_size or model.contract.image_size
+    image = torch.randn(1, 3, h, w, generator=g)
+    c = model.contract
+    audio = torch.randn(1, 1, c.mel_frames, c.mel_bins, generator=g) * 2.0 - 2.0
+    return image, audio
+
+
+def export_onnx(model: AVSModel, path: str | Path, *, image_size: tuple[int, int] | None = None,
+                opset: int = 17, exporter: str = "dynamo",
+                class_names: list[str] | None = None) -> Path:
+    """Export the eval-mode ``model`` to a single ONNX file at ``path``.
+
+    Args:
+        image_size: (H, W) px of the exported (static) input; default the model's contract.
+        opset: ONNX opset, >= 17.
+        exporter: "dynamo" (torch.export based, the default of torch.onnx) or "torchscript"
+            (the legacy tracer).
+    Raises:
+        ValueError: opset < 17 or an unknown exporter.
+    """
+    import onnx
+
+    if opset < 17:
+        raise ValueError(f"opset must be >= 17, got {opset}")
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    args = example_inputs(model, image_size)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        kwargs = dict(input_names=["image", "audio"], output_names=["logits"],
+                      opset_version=opset)
+        if exporter == "dynamo":
+            torch.onnx.export(model, args, str(path), dynamo=True, external_data=False,
+                              verbose=False, **kwargs)
+        else:
+            torch.onnx.export(model, args, str(path), dynamo=False, **kwargs)
+    proto = onnx.load(str(path))
+    meta = {
+        "preset": str(getattr(model, "preset", "")),
+        "num_classes": str(model.num_classes),
+        "class_names": json.dumps(class_names),
+        "input_contract": json.dumps(model.contract.to_dict()),
+        "image_size": json.dumps(list(args[0].shape[-2:])),
+        "producer": "avs_ros",
+    }
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))
+    return path
+
+
+def compare_onnx(path: str | Path, model: AVSModel, image_size: tuple[int, int] | None = None,
+                 seed: int = 1) -> float:
+    """Max abs difference between ONNX Runtime (CPU) and eager PyTorch logits on random
+    inputs (a different seed from the export's example)."""
+    import onnxruntime as ort
+
+    image, audio = example_inputs(model, image_size, seed=seed)
+    with torch.no_grad():
+        ref = model.eval()(image, audio).numpy()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = sess.run(["logits"], {"image": image.numpy(), "audio": audio.numpy()})[0]
+    if out.shape != ref.shape:
+        raise RuntimeError(f"ONNX output shape {out.shape} differs from PyTorch {ref.shape}")
+    return float(abs(out - ref).max())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=list(PRESETS), help="preset to export")
+    parser.add_argument("--checkpoint", help="avs_ros checkpoint (.pt); its preset is used")
+    parser.add_argument("--out", required=True, help="output .onnx path")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
+                        help="input size in px (default: the preset's, 224x224)")
+    parser.add_argument("--num-classes", type=int, default=1,
+                        help="output classes for a preset without checkpoint (1, or 71 for AVSS)")
+    parser.add_argument("--exporter", choices=EXPORTERS, default="dynamo")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip the ONNX Runtime vs PyTorch comparison")
+
+
+def run(args: argparse.Namespace) -> int:
+    model, class_names = load_model_for(args.preset, args.checkpoint, args.num_classes)
+    size = tuple(args.image_size) if args.image_size else None
+    path = export_onnx(model, args.out, image_size=size, opset=args.opset,
+                       exporter=args.exporter, class_names=class_names)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, opset {args.opset})")
+    if not args.no_check:
+        diff = compare_onnx(path, model, size)
+        print(f"onnxruntime vs torch: max abs diff {diff:.2e}")
+        if diff > 1e-3:
+            print("error: difference above 1e-3", flush=True)
+            return 1
+    return 0

@@ -1,0 +1,56 @@
+"""Checkpoint reading/checking: clear errors and nothing half-loaded."""
+import pytest
+import torch
+
+from avs_models.backbones.resnet import resnet18
+from avs_models.checkpoints import (check_state_dict, extract_state_dict, load_state_dict_strict,
+                                    read_checkpoint, read_state_dict)
+from avs_models.errors import CheckpointError
+
+
+def test_missing_empty_and_corrupt_files_name_the_path(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_checkpoint(tmp_path / "nope.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        read_checkpoint(tmp_path / "empty.pt")
+    good = tmp_path / "good.pt"
+    torch.save(resnet18().state_dict(), good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated.pt.*could not be read"):
+        read_checkpoint(truncated)
+
+
+def test_containers_are_unwrapped_and_non_state_dicts_rejected(tmp_path):
+    state = {"w": torch.zeros(2)}
+    assert extract_state_dict({"state_dict": state}) == state
+    assert extract_state_dict({"model": state, "epoch": 3}) == state
+    with pytest.raises(CheckpointError, match="no state dict"):
+        extract_state_dict([1, 2, 3])
+    torch.save({"epoch": 3}, tmp_path / "meta.pt")
+    with pytest.raises(CheckpointError, match="no state dict"):
+        read_state_dict(tmp_path / "meta.pt")
+
+
+def test_mismatch_lists_missing_unexpected_and_shapes_and_loads_nothing():
+    model = resnet18()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = {k: torch.randn_like(v.float()).to(v.dtype) for k, v in model.state_dict().items()}
+    del state["layer1.0.conv1.weight"]
+    state["head.extra"] = torch.zeros(1)
+    state["conv1.weight"] = torch.zeros(64, 3, 3, 3)
+    with pytest.raises(CheckpointError) as err:
+        load_state_dict_strict(model, state, source="x.pt")
+    msg = str(err.value)
+    assert "1 missing key(s): layer1.0.conv1.weight" in msg
+    assert "1 unexpected key(s): head.extra" in msg
+    assert "conv1.weight: checkpoint (64, 3, 3, 3) vs model (64, 3, 7, 7)" in msg
+    assert "Nothing was loaded" in msg
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_matching_state_dict_passes_check():
+    model = resnet18()
+    check_state_dict(model, resnet18().state_dict())
