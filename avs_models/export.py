@@ -9,7 +9,10 @@ prepare inputs without the checkpoint (ultralytics' habit).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -77,15 +80,21 @@ def export_onnx(model: AVSModel, path: str | Path, *, image_size: tuple[int, int
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     args = example_inputs(model, image_size)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        kwargs = dict(input_names=["image", "audio"], output_names=["logits"],
-                      opset_version=opset)
-        if exporter == "dynamo":
-            torch.onnx.export(model, args, str(path), dynamo=True, external_data=False,
-                              verbose=False, **kwargs)
-        else:
-            torch.onnx.export(model, args, str(path), dynamo=False, **kwargs)
+    kwargs = dict(input_names=["image", "audio"], output_names=["logits"], opset_version=opset)
+    # The exporters narrate every pass on stdout/warnings; keep that and show it only on failure.
+    log = io.StringIO()
+    try:
+        with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(log), \
+                _quiet_loggers("torch.onnx", "torch.export", "onnxscript"):
+            warnings.simplefilter("ignore")
+            if exporter == "dynamo":
+                torch.onnx.export(model, args, str(path), dynamo=True, external_data=False,
+                                  verbose=False, **kwargs)
+            else:
+                torch.onnx.export(model, args, str(path), dynamo=False, **kwargs)
+    except Exception:
+        print(log.getvalue())
+        raise
     proto = onnx.load(str(path))
     meta = {
         "preset": str(getattr(model, "preset", "")),
@@ -100,6 +109,19 @@ def export_onnx(model: AVSModel, path: str | Path, *, image_size: tuple[int, int
         proto.metadata_props.add(key=key, value=value)
     onnx.save(proto, str(path))
     return path
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str):
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def compare_onnx(path: str | Path, model: AVSModel, image_size: tuple[int, int] | None = None,
