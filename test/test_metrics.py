@@ -84,7 +84,8 @@ def test_binary_f_curves_hand_cases():
     assert steps_of(curves[1]) == pytest.approx(C_STEPS, abs=1e-6)
     assert float(curves[2].abs().max()) == 0.0
     # a probability of exactly 1.0 is a positive at the last threshold (1.0 >= 1.0)
-    sure, _ = binary_f_curves(torch.full((1, 1, 1, 1), 30.0), torch.ones(1, 1, 1, 1, dtype=torch.uint8))
+    one = torch.ones(1, 1, 1, 1, dtype=torch.uint8)
+    sure, _ = binary_f_curves(torch.full((1, 1, 1, 1), 30.0), one)
     assert sure[0, -1].item() == pytest.approx(1.0)
 
 
