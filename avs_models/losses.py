@@ -186,22 +186,24 @@ class AVESFormerLoss(_Criterion):
         lambda_iou: 1.8 for S4/MS3, 1.0 for AVSS (the paper's values).
         lambda_dice: 1.0.
         lambda_aux: 0.1, applied to each auxiliary output.
-        iou_term: "soft_iou" (default): the soft IoU loss. The paper does not define its "IoU
-            loss"; in the AVSBench/AVSegFormer code bases that AVESFormer builds on, the term
-            named "iou_loss" is the (binary) cross-entropy, so "bce" selects that reading.
+        iou_term: "bce" (default) or "soft_iou". The paper does not define its "IoU loss"; in
+            the AVSBench/AVSegFormer code bases that AVESFormer builds on, the term named
+            "iou_loss" is the binary cross-entropy (cross-entropy for AVSS), so that reading
+            is the default; "soft_iou" selects a literal soft-Jaccard loss.
 
     forward(outputs {"logits": [B, C, H, W], "aux_logits": [[B, C, h, w], ...]}, target) ->
     {"iou", "dice", "aux", "loss"} (scalars; "aux" is the unweighted sum over aux outputs).
 
     Raises:
-        AVSInputError: missing output key, bad shapes/dtypes, unknown iou_term.
+        AVSInputError: missing output key, bad shapes/dtypes.
+        ValueError: unknown iou_term.
     """
 
     def __init__(self, lambda_iou: float = 1.8, lambda_dice: float = 1.0,
-                 lambda_aux: float = 0.1, iou_term: str = "soft_iou") -> None:
+                 lambda_aux: float = 0.1, iou_term: str = "bce") -> None:
         super().__init__()
         if iou_term not in ("soft_iou", "bce"):
-            raise AVSInputError(f"iou_term must be 'soft_iou' or 'bce', got {iou_term!r}")
+            raise ValueError(f"iou_term must be 'soft_iou' or 'bce', got {iou_term!r}")
         self.iou_term = iou_term
         self.weights = {"iou": lambda_iou, "dice": lambda_dice, "aux": lambda_aux}
 

@@ -54,17 +54,19 @@ def test_perfect_prediction_is_near_zero():
 
 def test_avesformer_loss_hand_value_and_aux_resize():
     out = {"logits": ZERO, "aux_logits": [torch.zeros(1, 1, 1, 1)]}   # aux upsampled to 2x2
-    terms = AVESFormerLoss()(out, MASK)
+    terms = AVESFormerLoss(iou_term="soft_iou")(out, MASK)
     # 1.8·0.8 + 1.0·0.500500 + 0.1·0.500500 = 1.990550
     assert terms["iou"].item() == pytest.approx(0.8, abs=1e-6)
     assert terms["aux"].item() == pytest.approx(DICE_HALF, abs=1e-6)
     assert terms["loss"].item() == pytest.approx(1.8 * 0.8 + 1.1 * DICE_HALF, abs=1e-5)
     # two aux outputs are summed, each weighted 0.1
-    two = AVESFormerLoss()({"logits": ZERO, "aux_logits": [ZERO, ZERO]}, MASK)
+    two = AVESFormerLoss(iou_term="soft_iou")({"logits": ZERO, "aux_logits": [ZERO, ZERO]}, MASK)
     assert two["aux"].item() == pytest.approx(2 * DICE_HALF, abs=1e-6)
-    # the cross-entropy reading of the "IoU loss"
-    bce = AVESFormerLoss(iou_term="bce")(out, MASK)
+    # the cross-entropy reading of the "IoU loss" is the default
+    bce = AVESFormerLoss()(out, MASK)
     assert bce["iou"].item() == pytest.approx(LN2, abs=1e-6)
+    with pytest.raises(ValueError, match="iou_term"):
+        AVESFormerLoss(iou_term="jaccard")
 
 
 def test_lightavseg_loss_hand_value():
