@@ -1,6 +1,6 @@
 """MobileNetV2 audio encoder of LightAVSeg: VGGish log-mel patch -> global audio state A0.
 
-LightAVSeg (Sec. 3, "audio stream") encodes the log-mel spectrogram with an AudioSet-pretrained,
+LightAVSeg (method, "audio stream") encodes the log-mel spectrogram with an AudioSet-pretrained,
 frozen MobileNetV2 and cites PANNs (Kong et al., "PANNs: Large-scale pretrained audio neural
 networks for audio pattern recognition", TASLP 2020) for it. This module is the PANNs
 MobileNetV2 (public qiuqiangkong/audioset_tagging_cnn, ``pytorch/models.py``) from ``bn0``

@@ -1,7 +1,7 @@
 """SeaFormer T/S/B/L visual backbones (Wan et al., "SeaFormer: Squeeze-enhanced Axial
 Transformer for Mobile Semantic Segmentation", ICLR 2023), LightAVSeg's visual stream.
 
-Layout (paper Sec. 3 and Fig. 2; exact configs from the public fudan-zvg/SeaFormer code):
+Layout (paper, method section; exact configs from the public fudan-zvg/SeaFormer code):
 five stacks of MobileNetV2 inverted residuals ``smb1``..``smb5`` (``smb1`` starts with a
 stride-2 3x3 conv stem, so the stacks end at strides 4, 8, 16, 32, 64), followed on the
 last stacks by squeeze-enhanced axial transformer stages ``trans1``..: two stages (after
@@ -36,7 +36,9 @@ Size robustness: stride-2 convs round up (224 px gives 112, 56, 28, 14, 7, 4), t
 attention squeezes whatever height and width it gets, and its length-16 positional
 embeddings are resampled linearly to that length (half-pixel centres; 224 px gives rows of
 14, 7 and 4), so any input that is a multiple of 32 px works, including sizes that are not
-multiples of 64. The graph exports to ONNX opset 17 (1-D linear Resize).
+multiples of 64. The graph exports to ONNX opset 17 with the TorchScript exporter
+(``torch.onnx.export(..., dynamo=False)``; torch 2.13's dynamo exporter emits opset 18 for
+any graph with a mean, as it cannot down-convert ReduceMean).
 """
 from __future__ import annotations
 
@@ -197,7 +199,7 @@ class StackedMV2Block(nn.Module):
 
 class SqueezeAxialPositionalEmbedding(nn.Module):
     """Learned 1-D positional embedding ``pos_embed`` [1, dim, 16] resampled linearly to the
-    squeezed axis length and added: [B, dim, N] -> [B, dim, N] (SeaFormer Sec. 3.1)."""
+    squeezed axis length and added: [B, dim, N] -> [B, dim, N] (SeaFormer, Sea attention)."""
 
     def __init__(self, dim: int, length: int = 16) -> None:
         super().__init__()
@@ -209,7 +211,7 @@ class SqueezeAxialPositionalEmbedding(nn.Module):
 
 
 class SeaAttention(nn.Module):
-    """Squeeze-enhanced axial attention (SeaFormer Sec. 3.1, Fig. 3), [B, dim, H, W] ->
+    """Squeeze-enhanced axial attention (SeaFormer, method section), [B, dim, H, W] ->
     [B, dim, H, W].
 
     q, k [nh·kd ch] and v [nh·d ch, d = attn_ratio·kd] by 1x1 Conv2d_BN. Detail branch:

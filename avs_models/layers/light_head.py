@@ -1,4 +1,4 @@
-"""SeaFormer's light segmentation head (Wan et al., ICLR 2023, Sec. 3.3 "segmentation head"),
+"""SeaFormer's light segmentation head (Wan et al., ICLR 2023, its segmentation head),
 used as LightAVSeg's visual decoder.
 
 The finest pyramid level is the detail (local) branch; every coarser level is a context

@@ -78,7 +78,7 @@ def global_max_pool(x: torch.Tensor) -> torch.Tensor:
 
 
 class ReciprocalStage(nn.Module):
-    """One level of the reciprocal audio-visual encoder (LightAVSeg Sec. 3, "Reciprocal
+    """One level of the reciprocal audio-visual encoder (LightAVSeg method, "Reciprocal
     Audio-Visual Encoder").
 
     forward(v [B, C, h, w], a_prev [B, C_prev, 1, 1]) -> (Ṽ [B, C, h, w], A [B, C, 1, 1])
@@ -100,7 +100,7 @@ class ReciprocalStage(nn.Module):
 
 
 class DecoderAudioStage(nn.Module):
-    """One step of the decoder's recursive audio path (LightAVSeg Sec. 3, "Cross-Modal Fusion
+    """One step of the decoder's recursive audio path (LightAVSeg method, "Cross-Modal Fusion
     Decoder").
 
     forward(v [B, C, h, w] = Ṽ_i, a_enc [B, C, 1, 1] = A_i, a_prev [B, C_prev, 1, 1] = Â_{k-1})
@@ -125,7 +125,7 @@ class DecoderAudioStage(nn.Module):
 
 
 class AudioVisualAlignment(nn.Module):
-    """Similarity logits of the multi-scale alignment loss (LightAVSeg Sec. 3, L_msa):
+    """Similarity logits of the multi-scale alignment loss (LightAVSeg method, L_msa):
     v [B, C, h, w], a [B, C, 1, 1] -> [B, 1, h, w] = <v/|v|, a/|a|>_C / tau (channel L2
     norms with eps 1e-6), i.e. cosine similarity in [-1/tau, 1/tau]. Parameter-free; the
     loss applies the sigmoid. Used in training only."""
