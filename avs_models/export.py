@@ -21,7 +21,9 @@ import torch
 from .base import AVSModel
 from .registry import PRESETS, build_model
 
-EXPORTERS = ("dynamo", "torchscript")
+# "torchscript" first: torch 2.13's dynamo exporter cannot lower some ops (e.g. mean) to
+# opset 17 and silently writes opset 18 instead.
+EXPORTERS = ("torchscript", "dynamo")
 
 
 def load_model_for(preset: str | None, checkpoint: str | None,
@@ -58,15 +60,15 @@ def example_inputs(model: AVSModel, image_size: tuple[int, int] | None = None,
 
 
 def export_onnx(model: AVSModel, path: str | Path, *, image_size: tuple[int, int] | None = None,
-                opset: int = 17, exporter: str = "dynamo",
+                opset: int = 17, exporter: str = "torchscript",
                 class_names: list[str] | None = None) -> Path:
     """Export the eval-mode ``model`` to a single ONNX file at ``path``.
 
     Args:
         image_size: (H, W) px of the exported (static) input; default the model's contract.
         opset: ONNX opset, >= 17.
-        exporter: "dynamo" (torch.export based, the default of torch.onnx) or "torchscript"
-            (the legacy tracer).
+        exporter: "torchscript" (the tracing exporter; keeps the requested opset) or "dynamo"
+            (torch.export based; may raise the opset where an op needs it).
     Raises:
         ValueError: opset < 17 or an unknown exporter.
     """
@@ -149,7 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input size in px (default: the preset's, 224x224)")
     parser.add_argument("--num-classes", type=int, default=1,
                         help="output classes for a preset without checkpoint (1, or 71 for AVSS)")
-    parser.add_argument("--exporter", choices=EXPORTERS, default="dynamo")
+    parser.add_argument("--exporter", choices=EXPORTERS, default="torchscript")
     parser.add_argument("--no-check", action="store_true",
                         help="skip the ONNX Runtime vs PyTorch comparison")
 

@@ -119,5 +119,7 @@ def build_model(preset: str, num_classes: int = 1, **overrides: Any) -> AVSModel
     model = builder(num_classes=num_classes, **kwargs)
     model.contract = p.contract
     model.preset = preset
-    model.build_kwargs = dict(kwargs)
+    # Weight-file paths only initialise the network; a saved checkpoint holds the weights
+    # themselves, so they are not part of what rebuilds the architecture.
+    model.build_kwargs = {k: v for k, v in kwargs.items() if not k.endswith("_weights")}
     return model

@@ -15,7 +15,7 @@ def test_export_matches_onnxruntime(preset, tmp_path):
     model = build_model(preset).eval()
     path = export_onnx(model, tmp_path / f"{preset}.onnx", opset=17, class_names=["sounding"])
     proto = onnx.load(str(path), load_external_data=False)
-    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == 17
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["preset"] == preset and json.loads(meta["image_size"]) == [224, 224]
     assert json.loads(meta["class_names"]) == ["sounding"]
