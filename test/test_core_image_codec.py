@@ -36,6 +36,7 @@ def test_every_encoding_with_and_without_row_padding(encoding, pad):
     expected = np.repeat(GREY[:, :, None], 3, 2) if encoding == "mono8" else RGB
     np.testing.assert_array_equal(out, expected)
     assert out.dtype == np.uint8 and out.flags.c_contiguous and out.shape == (H, W, 3)
+    assert out.flags.writeable and not np.shares_memory(out, np.frombuffer(data, np.uint8))
 
 
 def test_data_containers_and_omitted_last_row_padding():
@@ -48,7 +49,8 @@ def test_data_containers_and_omitted_last_row_padding():
 
 @pytest.mark.parametrize("encoding, height, width, step, cut, match", [
     ("rgb8", H, W, 3 * W, 1, r"truncated .*len\(data\)=104.*expected 105 bytes"),
-    ("rgb8", H, W, 3 * W - 1, 0, r"step is shorter than one row .*step=20.*step >= width \* 3 = 21"),
+    ("rgb8", H, W, 3 * W - 1, 0,
+     r"step is shorter than one row .*step=20.*step >= width \* 3 = 21"),
     ("rgb8", H, W, 3 * W + 2, 0, "truncated"),
     ("rgb8", H - 1, W, 3 * W, 0, "too long"),
     ("mono16", H, W, 2 * W, 0, r"unsupported image encoding .*'mono16'.*supported"),

@@ -89,8 +89,8 @@ def raw_to_rgb(encoding: str, height: int, width: int, step: int, data,
     if encoding == "mono8":
         return np.repeat(pixels, 3, axis=2)
     if encoding in ("bgr8", "bgra8"):
-        return np.ascontiguousarray(pixels[:, :, 2::-1])
-    return np.ascontiguousarray(pixels[:, :, :3])
+        return pixels[:, :, 2::-1].copy()
+    return pixels[:, :, :3].copy()     # never a view of the message's buffer
 
 
 def compressed_to_rgb(fmt: str, data) -> np.ndarray:
