@@ -98,6 +98,18 @@ def test_gap_is_zero_filled_and_counted():
     assert not w[N - 8000 - 1600:N - 8000].any()
 
 
+def test_gap_in_a_48k_stream_is_filled_before_resampling():
+    a, b = _int16(48000, 1), _int16(48000, 2)
+    buf = AudioBuffer(capacity_s=5)
+    buf.push(T0, a.tobytes(), 48000)
+    buf.push(T0 + 10**9 + 5 * 10**7, b.tobytes(), 48000)            # 50 ms missing
+    assert buf.stats.gaps == 1 and buf.stats.gap_samples == 2400
+    whole = np.concatenate([a, np.zeros(2400, np.int16), b]) / 32768.0
+    end = 16000 + 800 + 10000
+    np.testing.assert_allclose(buf.window(T0 + end * NS).samples,
+                               resample_poly(whole, 1, 3)[end - N:end], atol=1e-6)
+
+
 def test_stamp_jitter_within_tolerance_is_ignored():
     x = _int16(32000)
     buf = AudioBuffer(capacity_s=5, gap_tolerance_s=0.02)

@@ -117,3 +117,22 @@ def test_latency_stats_percentiles_fps_and_rolling_window():
     assert stats.summary()["count"] == 5
     with pytest.raises(ValueError, match="window"):
         LatencyStats(window=1)
+
+
+def test_core_modules_import_no_ros():
+    import ast
+    from pathlib import Path
+
+    import avs_ros.core as core
+
+    files = sorted(Path(core.__file__).parent.glob("*.py"))
+    assert len(files) >= 9
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                roots = [(node.module or "").split(".")[0]]
+            else:
+                continue
+            assert not {"rclpy", "sensor_msgs", "cv_bridge"} & set(roots), path.name

@@ -32,3 +32,11 @@ def test_equal_rates_pass_through_and_bad_rates_raise():
     for bad in (0, -16000, 16000.0, True):
         with pytest.raises(ValueError, match="positive integer"):
             StreamingResampler(bad, 16000)
+
+
+def test_one_large_chunk_spanning_several_vectorised_blocks():
+    x = np.random.default_rng(1).standard_normal(10000)
+    r = StreamingResampler(8000, 16000)                 # 19980 outputs at once
+    y = r.process(x)
+    np.testing.assert_allclose(y, resample_poly(x, 2, 1)[:y.size], rtol=0, atol=1e-12)
+    assert y.size == 20000 - 20

@@ -20,6 +20,8 @@ from math import gcd
 
 import numpy as np
 
+_BLOCK = 8192   # outputs computed per vectorised step (caps temporaries at ~8 MB)
+
 
 class StreamingResampler:
     """Resample a 1-D stream from ``rate_in`` to ``rate_out`` Hz, one chunk at a time.
@@ -75,11 +77,14 @@ class StreamingResampler:
         last = (self.inputs_seen * self.up - 1 - self.half_len) // self.down
         if last < self.outputs_done:
             return np.zeros(0)
-        j = np.arange(self.outputs_done, last + 1)
-        pos = j * self.down + self.half_len
-        i_hi, phase = pos // self.up, pos % self.up
-        idx = i_hi[:, None] - self._offsets[None, :] - self._history_start
-        out = np.einsum("jt,jt->j", self._weights[phase], self._history[idx])
+        out = np.empty(last + 1 - self.outputs_done)
+        for first in range(self.outputs_done, last + 1, _BLOCK):   # bounded temporaries
+            j = np.arange(first, min(first + _BLOCK, last + 1))
+            pos = j * self.down + self.half_len
+            i_hi, phase = pos // self.up, pos % self.up
+            idx = i_hi[:, None] - self._offsets[None, :] - self._history_start
+            out[first - self.outputs_done:first - self.outputs_done + j.size] = np.einsum(
+                "jt,jt->j", self._weights[phase], self._history[idx])
         self.outputs_done = last + 1
         nxt = (self.outputs_done * self.down + self.half_len) // self.up - self.taps_per_phase + 1
         if nxt > self._history_start:
