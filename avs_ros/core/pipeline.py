@@ -1,0 +1,152 @@
+"""One frame through the model: preprocess -> log-mel -> inference -> postprocess, each timed.
+
+This is what the ROS node and the replay tool both call, so a bag replayed offline gives the
+node's masks and objects. The stages (ultralytics' predictor habit):
+
+- preprocess: RGB frame -> normalised float32 [1, 3, h, w] (:mod:`.preprocess`);
+- logmel: 15600-sample window -> float32 [1, 1, 96, 64];
+- inference: :meth:`Backend.infer` -> logits float32 [1, C, h, w];
+- postprocess: mask and objects at the frame's size (:mod:`.postprocess`), plus the overlay
+  when one is asked for.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from avs_models.backends.base import Backend
+from avs_models.contract import InputContract
+
+from .postprocess import Postprocessor, SoundingObject, draw_overlay, make_palette
+from .preprocess import Preprocessor
+
+STAGES = ("preprocess", "logmel", "inference", "postprocess")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One frame's output: ``mask`` uint8 [H, W] class ids at the frame's size, ``probability``
+    float32 [H, W], ``objects``, ``overlay`` uint8 [H, W, 3] RGB (None unless asked for) and
+    ``timings_ms``: wall ms per stage in :data:`STAGES` order, plus ``"total"``."""
+
+    mask: np.ndarray
+    probability: np.ndarray
+    objects: list[SoundingObject]
+    overlay: np.ndarray | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Runs one frame and its audio window through a backend.
+
+    Args:
+        backend: a loaded :class:`~avs_models.backends.base.Backend`; its ``image_size`` and
+            ``num_classes`` decide the input size and the logits expected.
+        contract: the model's input contract (mean/std, audio window).
+        class_names: names by mask id (see :class:`.postprocess.Postprocessor`); None: defaults.
+        score_threshold, min_area_px: see :class:`.postprocess.Postprocessor`.
+        overlay: draw the overlay in :meth:`process` (counted in the postprocess stage).
+        overlay_alpha, outline_px: see :func:`.postprocess.draw_overlay`.
+
+    Raises:
+        ValueError: see :class:`.preprocess.Preprocessor` and :class:`.postprocess.Postprocessor`.
+    """
+
+    def __init__(self, backend: Backend, contract: InputContract,
+                 class_names: Sequence[str] | None = None, score_threshold: float = 0.5,
+                 min_area_px: int = 1, overlay: bool = True, overlay_alpha: float = 0.5,
+                 outline_px: int = 2) -> None:
+        self.backend = backend
+        self.preprocessor = Preprocessor(contract, tuple(backend.image_size))
+        self.postprocessor = Postprocessor(backend.num_classes, class_names, score_threshold,
+                                           min_area_px)
+        self.overlay = bool(overlay)
+        self.overlay_alpha = float(overlay_alpha)
+        self.outline_px = int(outline_px)
+        self.palette = make_palette()
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Names by mask id."""
+        return self.postprocessor.class_names
+
+    def process(self, image_rgb: np.ndarray, audio_window: np.ndarray) -> Result:
+        """``image_rgb`` uint8 [H, W, 3] RGB; ``audio_window`` float32 [15600] 16 kHz samples
+        ending at the frame's stamp. Returns a :class:`Result` at H x W.
+
+        Raises:
+            AVSInputError: a frame, window or logits that do not match the contract.
+        """
+        timings: dict[str, float] = {}
+        clock = time.perf_counter
+        t0 = clock()
+        image = self.preprocessor.image(image_rgb)
+        t1 = clock()
+        audio = self.preprocessor.audio(audio_window)
+        t2 = clock()
+        logits = self.backend.infer(image, audio)
+        t3 = clock()
+        seg = self.postprocessor(logits, image_rgb.shape[:2])
+        overlay = draw_overlay(image_rgb, seg.mask, self.palette, self.overlay_alpha,
+                               self.outline_px) if self.overlay else None
+        t4 = clock()
+        for name, (a, b) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3), (t3, t4))):
+            timings[name] = (b - a) * 1e3
+        timings["total"] = (t4 - t0) * 1e3
+        return Result(seg.mask, seg.probability, seg.objects, overlay, timings)
+
+
+class LatencyStats:
+    """Rolling latency percentiles and output rate over the last ``window`` frames.
+
+    ``add(latency_ms, done_s)`` records one frame: its latency (e.g. now - image stamp, or a
+    stage's time) and the time it was completed, in s of any clock (explicit, so that
+    replay statistics are deterministic).
+
+    Raises:
+        ValueError: ``window < 2``.
+    """
+
+    def __init__(self, window: int = 100) -> None:
+        if window < 2:
+            raise ValueError(f"window must be >= 2 frames, got {window}")
+        self._latency: deque[float] = deque(maxlen=window)
+        self._done: deque[float] = deque(maxlen=window)
+        self.count = 0
+
+    def add(self, latency_ms: float, done_s: float) -> None:
+        """Record one frame (``latency_ms`` in ms, ``done_s`` completion time in s)."""
+        self._latency.append(float(latency_ms))
+        self._done.append(float(done_s))
+        self.count += 1
+
+    def percentile(self, q: float) -> float:
+        """q-th percentile (0..100, linear interpolation) of the window's latencies in ms;
+        NaN when empty."""
+        return float(np.percentile(self._latency, q)) if self._latency else float("nan")
+
+    @property
+    def p50(self) -> float:
+        """Median latency in ms."""
+        return self.percentile(50)
+
+    @property
+    def p95(self) -> float:
+        """95th-percentile latency in ms."""
+        return self.percentile(95)
+
+    @property
+    def fps(self) -> float:
+        """Frames completed per second over the window: (n - 1) / (last - first completion);
+        NaN with fewer than two frames or no elapsed time."""
+        if len(self._done) < 2 or self._done[-1] <= self._done[0]:
+            return float("nan")
+        return (len(self._done) - 1) / (self._done[-1] - self._done[0])
+
+    def summary(self) -> dict[str, float]:
+        """{"count", "p50_ms", "p95_ms", "fps"} for logging."""
+        return {"count": self.count, "p50_ms": self.p50, "p95_ms": self.p95, "fps": self.fps}

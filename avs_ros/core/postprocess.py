@@ -1,0 +1,224 @@
+"""Post-processing: model logits -> class-id mask at the frame's size, sounding objects, overlay.
+
+Kept apart from the model and the pipeline (as Deformable-DETR keeps its PostProcess), so
+that node, replay tool and evaluation read masks and objects the same way.
+
+Coordinates: pixel (x, y) is column x, row y of the ORIGINAL frame, pixel centres at integer
+coordinates (OpenCV's convention); a box is (x, y, width, height) with (x, y) its top-left
+pixel, inclusive, so it spans columns x .. x + width - 1.
+"""
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from avs_models.errors import AVSInputError
+
+
+@dataclass(frozen=True)
+class SoundingObject:
+    """One connected region of one class in the mask.
+
+    class_id / class_name: mask value and its name; score: mean probability of that class over
+    the region's pixels, in [0, 1]; x, y, width, height: bounding box in px; centroid_x,
+    centroid_y: mean pixel coordinate in px; area: pixel count.
+    """
+
+    class_id: int
+    class_name: str
+    score: float
+    x: int
+    y: int
+    width: int
+    height: int
+    centroid_x: float
+    centroid_y: float
+    area: int
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """``mask`` uint8 [H, W] class ids (0 = background/silent); ``probability`` float32 [H, W]
+    in [0, 1]: the probability of the pixel's winning class (binary: of class 1, whatever the
+    label); ``objects``: sorted by class id, then area descending, then (y, x)."""
+
+    mask: np.ndarray
+    probability: np.ndarray
+    objects: list[SoundingObject]
+
+
+def default_class_names(num_classes: int) -> tuple[str, ...]:
+    """Names by mask id: binary models (C = 1) -> ("background", "sounding"); C > 1 ->
+    ("background", "class_1", ...) (AVSS puts background at id 0)."""
+    if num_classes == 1:
+        return ("background", "sounding")
+    return ("background",) + tuple(f"class_{i}" for i in range(1, num_classes))
+
+
+class Postprocessor:
+    """Logits of one frame -> :class:`Segmentation` at the frame's size.
+
+    Binary (C = 1): the logit map is resized to the frame size (``cv2.resize``, INTER_LINEAR),
+    then ``sigmoid > score_threshold`` is class 1 (AVSBench S4/MS3 binarise at 0.5).
+
+    Multi-class (C > 1): softmax over classes at the model resolution; a pixel's label is the
+    argmax, set to 0 where the winning probability is not above ``score_threshold``. The label
+    map is resized with INTER_NEAREST_EXACT (centre-aligned nearest) and the winning
+    probability with INTER_LINEAR. Chosen over resizing all C logit maps (71 x H x W floats
+    per frame at full HD is ~590 MB) at the cost of blockier class boundaries when upscaling.
+
+    Objects: per class id > 0, connected components (8-connectivity by default) with at least
+    ``min_area_px`` pixels; smaller ones stay in the mask but get no object.
+
+    Args:
+        num_classes: C of the logits (1 to 255).
+        class_names: names indexed by mask id, ``max(2, C)`` entries; None: default names.
+        score_threshold: probability in [0, 1) a pixel must exceed to be labelled.
+        min_area_px: smallest region reported as an object, px.
+        connectivity: 4 or 8.
+
+    Raises:
+        ValueError: bad class count, names, threshold, area or connectivity.
+    """
+
+    def __init__(self, num_classes: int, class_names: Sequence[str] | None = None,
+                 score_threshold: float = 0.5, min_area_px: int = 1,
+                 connectivity: int = 8) -> None:
+        if not 1 <= num_classes <= 255:
+            raise ValueError(f"num_classes must be in [1, 255] (uint8 mask), got {num_classes}")
+        ids = max(2, num_classes)
+        names = tuple(class_names) if class_names is not None \
+            else default_class_names(num_classes)
+        if len(names) != ids:
+            raise ValueError(f"class_names must have {ids} entries (mask ids 0..{ids - 1}, "
+                             f"0 = background) for C = {num_classes}, got {len(names)}")
+        if not 0.0 <= score_threshold < 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1), got {score_threshold}")
+        if min_area_px < 1:
+            raise ValueError(f"min_area_px must be >= 1 px, got {min_area_px}")
+        if connectivity not in (4, 8):
+            raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
+        self.num_classes = int(num_classes)
+        self.class_names = names
+        self.score_threshold = float(score_threshold)
+        self.min_area_px = int(min_area_px)
+        self.connectivity = int(connectivity)
+
+    def __call__(self, logits: np.ndarray, out_size: tuple[int, int]) -> Segmentation:
+        """``logits`` float32 [1, C, h, w]; ``out_size`` (H, W) of the original frame in px.
+
+        Raises:
+            AVSInputError: logits not [1, C, h, w] with this C, or non-finite values.
+        """
+        self._check(logits)
+        mask, prob = self.mask(logits[0].astype(np.float32, copy=False), out_size)
+        return Segmentation(mask, prob, self.objects(mask, prob))
+
+    def _check(self, logits) -> None:
+        if not isinstance(logits, np.ndarray) or logits.ndim != 4 or logits.shape[0] != 1 \
+                or logits.shape[1] != self.num_classes:
+            got = logits.shape if isinstance(logits, np.ndarray) else type(logits).__name__
+            raise AVSInputError(f"logits must be float [1, {self.num_classes}, h, w], got {got}")
+        if not np.isfinite(logits).all():
+            raise AVSInputError("logits contain NaN or Inf values")
+
+    def mask(self, logits: np.ndarray, out_size: tuple[int, int]):
+        """float32 [C, h, w] -> (mask uint8 [H, W], probability float32 [H, W])."""
+        h, w = (int(v) for v in out_size)
+        if self.num_classes == 1:
+            up = _resize(logits[0], (h, w), cv2.INTER_LINEAR)
+            prob = (1.0 / (1.0 + np.exp(-up.astype(np.float64)))).astype(np.float32)
+            return (prob > self.score_threshold).astype(np.uint8), prob
+        shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+        soft = shifted / shifted.sum(axis=0, keepdims=True)
+        label = soft.argmax(axis=0).astype(np.uint8)
+        best = soft.max(axis=0).astype(np.float32)
+        label[best <= self.score_threshold] = 0
+        return (_resize(label, (h, w), cv2.INTER_NEAREST_EXACT),
+                np.clip(_resize(best, (h, w), cv2.INTER_LINEAR), 0.0, 1.0))
+
+    def objects(self, mask: np.ndarray, prob: np.ndarray) -> list[SoundingObject]:
+        """Connected components per class id > 0 of ``mask`` uint8 [H, W]; scores from
+        ``prob`` float32 [H, W]."""
+        found = []
+        flat_prob = prob.reshape(-1).astype(np.float64)
+        for cid in np.unique(mask):
+            if cid == 0:
+                continue
+            n, labels, stats, centroids = cv2.connectedComponentsWithStats(
+                (mask == cid).view(np.uint8), connectivity=self.connectivity, ltype=cv2.CV_32S)
+            sums = np.bincount(labels.reshape(-1), weights=flat_prob, minlength=n)
+            for k in range(1, n):
+                x, y, bw, bh, area = (int(v) for v in stats[k])
+                if area < self.min_area_px:
+                    continue
+                found.append(SoundingObject(
+                    int(cid), self.class_names[cid], float(sums[k] / area), x, y, bw, bh,
+                    float(centroids[k, 0]), float(centroids[k, 1]), area))
+        found.sort(key=lambda o: (o.class_id, -o.area, o.y, o.x))
+        return found
+
+
+def _resize(a: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    h, w = size
+    if a.shape == (h, w):
+        return a
+    return cv2.resize(a, (w, h), interpolation=interpolation)
+
+
+def make_palette(num_ids: int = 256) -> np.ndarray:
+    """uint8 [num_ids, 3] RGB colours by mask id: id 0 black (never drawn); id k >= 1 a fully
+    saturated colour with hue (k - 1) * 0.618 turns (golden-ratio steps keep neighbouring ids
+    apart; id 1, the binary foreground, is pure red)."""
+    colours = np.zeros((num_ids, 3), dtype=np.uint8)
+    for k in range(1, num_ids):
+        rgb = colorsys.hsv_to_rgb(((k - 1) * 0.6180339887) % 1.0, 1.0, 1.0)
+        colours[k] = np.round(np.asarray(rgb) * 255)
+    return colours
+
+
+def draw_overlay(image: np.ndarray, mask: np.ndarray, palette: np.ndarray | None = None,
+                 alpha: float = 0.5, outline_px: int = 2, bgr: bool = False) -> np.ndarray:
+    """Blend class colours over a frame.
+
+    Args:
+        image: uint8 [H, W, 3] in RGB (or BGR when ``bgr``); not modified.
+        mask: uint8 [H, W] class ids; 0 is left untouched.
+        palette: uint8 [N, 3] RGB colours by id (N > max id); None: :func:`make_palette`.
+        alpha: colour weight in [0, 1]: out = (1 - alpha) * image + alpha * colour.
+        outline_px: thickness in px of an opaque outline drawn inside each region's boundary
+            (pixels whose (2 t + 1)-square neighbourhood holds another id; the frame's edge is
+            no boundary); 0 for none.
+        bgr: image and result in BGR order.
+
+    Returns:
+        uint8 [H, W, 3] in the image's channel order.
+
+    Raises:
+        ValueError: shapes or dtypes that do not match, alpha outside [0, 1], negative
+            outline, or a mask id beyond the palette.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 \
+            or mask.shape != image.shape[:2] or mask.dtype != np.uint8:
+        raise ValueError(f"need image uint8 [H, W, 3] and mask uint8 [H, W] of the same size, "
+                         f"got image {image.dtype} {image.shape}, mask {mask.dtype} {mask.shape}")
+    if not 0.0 <= alpha <= 1.0 or outline_px < 0:
+        raise ValueError(f"alpha must be in [0, 1] and outline_px >= 0, got {alpha}, {outline_px}")
+    palette = make_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
+    if int(mask.max(initial=0)) >= len(palette):
+        raise ValueError(f"mask id {int(mask.max())} has no colour (palette of {len(palette)})")
+    if bgr:
+        palette = palette[:, ::-1]
+    out = image.copy()
+    fg = mask > 0
+    colour = palette[mask[fg]].astype(np.float32)
+    out[fg] = np.round((1.0 - alpha) * image[fg] + alpha * colour).astype(np.uint8)
+    if outline_px:
+        kernel = np.ones((2 * outline_px + 1, 2 * outline_px + 1), np.uint8)
+        edge = fg & ((cv2.dilate(mask, kernel) != mask) | (cv2.erode(mask, kernel) != mask))
+        out[edge] = palette[mask[edge]]
+    return out
