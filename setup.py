@@ -5,7 +5,7 @@ EXTRAS = {
     # ONNX export and the ONNX Runtime backend.
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
     # Offline training and evaluation.
-    "train": ["pyyaml>=6", "tqdm>=4.60", "pillow>=10", "soundfile>=0.12", "scipy>=1.10"],
+    "train": ["pyyaml>=6", "tqdm>=4.60", "pillow>=10", "soundfile>=0.12"],
     # The test suite.
     "test": ["pytest>=8", "pytest-timeout>=2.2"],
 }
@@ -19,7 +19,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["avs_models", "avs_models.*", "avs_ros", "avs_ros.*"]),
     # torch is pinned by scripts/bootstrap.sh where none is installed; any recent torch works.
-    install_requires=["numpy>=1.24", "torch>=2.4"],
+    install_requires=["numpy>=1.24", "torch>=2.4", "scipy>=1.10", "opencv-python-headless>=4.8"],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["avs = avs_ros.cli:main"]},
 )
