@@ -78,17 +78,18 @@ def test_ablations_train_eval_and_grads(query_generator, stage_pattern):
 
 
 def test_stage_pattern_and_query_defaults_shape_the_network():
-    model = _small(stage_pattern="TCT", layers_per_stage=2)
-    kinds = ["C" if isinstance(l, ELFConvLayer) else "T" for l in model.elf]
+    m = _small(stage_pattern="TCT", layers_per_stage=2, num_queries=8)
+    kinds = ["C" if isinstance(l, ELFConvLayer) else "T" for l in m.elf]
     assert kinds == list("TTCCTT")
-    assert all(isinstance(l, (ELFConvLayer, ELFAttentionLayer)) for l in model.elf)
-    assert _small(query_generator="qg").num_queries == 300
-    assert _small(query_generator="none").num_queries == 16
-    m = _small(num_queries=8)
+    assert all(isinstance(l, (ELFConvLayer, ELFAttentionLayer)) for l in m.elf)
     assert m.mask_predictor.mlp[0].in_channels == 8
     assert m.query_generator.query.shape == (8, 64)
     assert not hasattr(m, "learnable_query")          # PQG holds its own query table
-    assert _small(query_generator="none").learnable_query.shape == (16, 64)
+    qg = _small(query_generator="qg")
+    assert qg.num_queries == 300 and len(qg.query_generator.layers) == 6
+    none = _small(query_generator="none")
+    assert none.num_queries == 16 and none.learnable_query.shape == (16, 64)
+    assert not hasattr(none, "query_generator")
 
 
 def test_multiclass_outputs():
@@ -117,3 +118,20 @@ def test_bad_sizes(kw):
 def test_registry_passes_ablation_options():
     with pytest.raises(ValueError, match="stage_pattern"):
         build_model("avesformer_r18", stage_pattern="T")
+
+
+def test_backbone_weights_file_is_loaded(tmp_path):
+    from avs_models.backbones.resnet import resnet18
+    from avs_models.errors import CheckpointError
+
+    torch.manual_seed(1)
+    trunk = resnet18()
+    state = {**trunk.state_dict(), "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}
+    torch.save(state, tmp_path / "resnet18.pth")
+    model = _small(backbone_weights=tmp_path / "resnet18.pth")
+    for k, v in trunk.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[k], v), k
+    del state["layer4.1.bn2.bias"]
+    torch.save(state, tmp_path / "broken.pth")
+    with pytest.raises(CheckpointError, match="layer4.1.bn2.bias"):
+        _small(backbone_weights=tmp_path / "broken.pth")

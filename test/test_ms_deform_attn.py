@@ -112,7 +112,8 @@ class _Wrapper(torch.nn.Module):
         return self.attn(src, ref, src, SHAPES)
 
 
-@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+@pytest.mark.parametrize("dynamo", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["torchscript", "dynamo"])
 def test_onnx_export_matches_onnxruntime(tmp_path, dynamo):
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)

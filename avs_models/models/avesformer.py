@@ -21,7 +21,8 @@ ResNet-50 (23.5 M) the paper's 127 M leaves ~31 M for the head; the ELF stack pl
 ~11 M, and the AVSegFormer query decoder (9.5 M) and mask MLP (4.8 M at N_q = 16) account for
 the rest. "AVESFormer w/ QG" is 4 M larger in Table 6, which matches swapping PQG (2.4 M) for
 the 300-query QG (6.4 M) plus the MLP's wider input (+0.6 M). This model: ~110.6 M (R18) and
-~123.6 M (R50) against the paper's 108 M / 127 M.
+~123.6 M (R50) against the paper's 108 M / 127 M; 65.2 / 70.3 GFLOPs per 224x224 frame
+(2 FLOPs per multiply-add, VGGish included), half of it in the kept mask predictor.
 
 Auxiliary output (lambda_aux = 0.1, App. A.2.1; the paper does not say what it supervises):
 chosen a mask read off the fused mask feature, i.e. after the ELF cross-attention has mixed
@@ -86,7 +87,7 @@ class AVESFormer(DeformableAVSModel):
         bad = {k: v for k, v in sizes.items() if not isinstance(v, int) or v < 1}
         if bad:
             raise ValueError(f"AVESFormer sizes must be integers >= 1, got {bad}")
-        super().__init__(num_classes, backbone, dim, backbone_weights, audio_weights)
+        super().__init__(num_classes, backbone, dim)
         self.query_generator_kind = query_generator
         self.stage_pattern = stage_pattern
         self.num_queries = num_queries
@@ -105,7 +106,7 @@ class AVESFormer(DeformableAVSModel):
         self.mask_feature = MaskFeature(dim)
         self.mask_predictor = MaskPredictor(num_queries, dim, num_classes, mask_mlp_dim)
         self.aux_head = FeatureMaskHead(dim, num_classes)
-        self.init_head()
+        self.init_head(backbone_weights, audio_weights)
 
     def generate_queries(self, audio_token: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Audio token float [B, 1, D] -> (keys [B, K, D] for the ELF cross-attention,

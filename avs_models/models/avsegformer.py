@@ -21,8 +21,10 @@ Differences from the public code, on purpose:
   Its ``einsum('bchw,bc->bchw', F, w.squeeze())`` also breaks at batch 1 (squeeze removes the
   batch axis); here w keeps its [B, D] shape.
 - no padding masks (single unpadded frames), no T-frame batching.
-Compute: ~82 GFLOPs per 224x224 frame like the public code, most of it in the mask MLP at 1/4
-resolution and the convs after the x4 upsample.
+Compute: 80.7 GFLOPs per 224x224 frame (R50, VGGish included; 2 FLOPs per multiply-add, torch
+FlopCounterMode, which does not count grid_sample), in line with the ~82 GFLOPs of the public
+code; 39.5 of them in the mask predictor (the MLP at 1/4 resolution and the convs after the x4
+upsample).
 
 Train-mode outputs: ``logits`` [B, C, H, W] and ``aux_logits`` = [the mixer's mask], the
 channel mean of F^ resized to H x W (the public code's 0.1-weighted "mix" Dice loss; see
@@ -93,7 +95,7 @@ class AVSegFormer(DeformableAVSModel):
         bad = {k: v for k, v in sizes.items() if not isinstance(v, int) or v < 1}
         if bad:
             raise ValueError(f"AVSegFormer sizes must be integers >= 1, got {bad}")
-        super().__init__(num_classes, backbone, dim, backbone_weights, audio_weights)
+        super().__init__(num_classes, backbone, dim)
         self.query_generator = AudioQueryGenerator(num_queries, generator_layers, dim)
         self.learnable_query = nn.Parameter(torch.empty(num_queries, dim))
         self.encoder = nn.ModuleList(
@@ -104,7 +106,7 @@ class AVSegFormer(DeformableAVSModel):
         self.mixer = ChannelAttentionMixer(dim)
         self.mask_predictor = MaskPredictor(num_queries, dim, num_classes, mask_mlp_dim)
         self.aux_head = FeatureMaskHead(dim, num_classes)
-        self.init_head()
+        self.init_head(backbone_weights, audio_weights)
 
     def forward_outputs(self, image: torch.Tensor, audio: torch.Tensor, aux: bool) -> Outputs:
         """image float [B, 3, H, W]; audio float [B, 1, 96, 64] -> {"logits": [B, C, H, W]}

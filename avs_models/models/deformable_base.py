@@ -54,15 +54,11 @@ class DeformableAVSModel(AVSModel):
 
     Args:
         num_classes: C; backbone: "resnet18" or "resnet50"; dim: D.
-        backbone_weights / audio_weights: optional torchvision ResNet / VGGish-port weight
-            files loaded strictly (CheckpointError on mismatch).
 
     Raises: ValueError for an unknown backbone.
     """
 
-    def __init__(self, num_classes: int, backbone: str = "resnet50", dim: int = 256,
-                 backbone_weights: str | Path | None = None,
-                 audio_weights: str | Path | None = None) -> None:
+    def __init__(self, num_classes: int, backbone: str = "resnet50", dim: int = 256) -> None:
         super().__init__(num_classes)
         check_choice("backbone", backbone, BACKBONES)
         self.dim = dim
@@ -73,13 +69,14 @@ class DeformableAVSModel(AVSModel):
             nn.Sequential(nn.Conv2d(c, dim, 1), nn.GroupNorm(32, dim))
             for c in self.backbone.out_channels)
         self.level_embed = nn.Parameter(torch.empty(3, dim))
-        self._weights = (backbone_weights, audio_weights)
 
-    def init_head(self) -> None:
+    def init_head(self, backbone_weights: str | Path | None = None,
+                  audio_weights: str | Path | None = None) -> None:
         """Initialise everything but the two backbones as the public AVSegFormer head does:
         Xavier-uniform for every weight with more than one dimension, then Deformable DETR's
-        init for each MSDeformAttn, N(0, 1) level embedding; then load pretrained backbone
-        weights if files were given. Subclasses call this at the end of ``__init__``."""
+        init for each MSDeformAttn, N(0, 1) level embedding; then load the pretrained
+        torchvision ResNet / VGGish-port weight files if given (strictly; CheckpointError on
+        mismatch). Subclasses call this at the end of ``__init__``."""
         for name, p in self.named_parameters():
             if p.dim() > 1 and not name.startswith(("backbone.", "audio_backbone.")):
                 nn.init.xavier_uniform_(p)
@@ -87,7 +84,6 @@ class DeformableAVSModel(AVSModel):
             if isinstance(m, MSDeformAttn):
                 m.reset_parameters()
         nn.init.normal_(self.level_embed)
-        backbone_weights, audio_weights = self._weights
         if backbone_weights is not None:
             load_torchvision_weights(self.backbone, backbone_weights)
         if audio_weights is not None:
