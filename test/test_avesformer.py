@@ -126,7 +126,8 @@ def test_backbone_weights_file_is_loaded(tmp_path):
 
     torch.manual_seed(1)
     trunk = resnet18()
-    state = {**trunk.state_dict(), "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}
+    state = {**trunk.state_dict(), "fc.weight": torch.zeros(1000, 512),
+             "fc.bias": torch.zeros(1000)}
     torch.save(state, tmp_path / "resnet18.pth")
     model = _small(backbone_weights=tmp_path / "resnet18.pth")
     for k, v in trunk.state_dict().items():

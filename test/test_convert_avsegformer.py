@@ -124,7 +124,8 @@ def test_synthetic_public_checkpoint_loads_strictly_and_lands_in_place(tmp_path,
         "backbone.layer3_1.0.conv1.weight": "backbone.layer3.0.conv1.weight",
         "vggish.embeddings.4.weight": "audio_backbone.embeddings.4.weight",
         "head.learnable_query.weight": "learnable_query",
-        "head.query_generator.layers.1.norm2.weight": "query_generator.layers.1.cross_attn.norm.weight",
+        "head.query_generator.layers.1.norm2.weight":
+            "query_generator.layers.1.cross_attn.norm.weight",
         "head.query_generator.layers.0.ffn.2.bias": "query_generator.layers.0.ffn.linear2.bias",
         "head.transformer.encoder.layers.1.self_attn.sampling_offsets.bias":
             "encoder.1.self_attn.attn.sampling_offsets.bias",
