@@ -130,3 +130,13 @@ def test_onnx_export_matches_onnxruntime(tmp_path, dynamo):
     got = sess.run(None, {"src": src.numpy(), "ref": ref.numpy()})[0]
     want = model(src, ref).detach().numpy()
     assert np.abs(got - want).max() <= 1e-4
+
+
+@pytest.mark.cuda
+def test_cuda_core_matches_cpu_reference():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    value, loc, w = (t.float() for t in _random_inputs())
+    ref = ms_deform_attn_core_reference(value, SHAPES, loc, w)
+    fast = ms_deform_attn_core(value.cuda(), SHAPES, loc.cuda(), w.cuda()).cpu()
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)

@@ -17,9 +17,9 @@ pipeline it modifies (Fig. 5, Table 6 "AVSegFormer w/ PQG"):
         1x1-conv MLP N_q -> 2048 -> 2048 -> 256 -> + mask feature -> conv head -> C logits.
 
 Why the query decoder and mask head are kept: the parameter counts. With VGGish (72.1 M) and
-ResNet-50 (23.5 M) the paper's 127 M leaves ~31 M for the head; the ELF stack plus PQG alone is
-~11 M, and the AVSegFormer query decoder (9.5 M) and mask MLP (4.8 M at N_q = 16) account for
-the rest. "AVESFormer w/ QG" is 4 M larger in Table 6, which matches swapping PQG (2.4 M) for
+ResNet-50 (23.5 M) the paper's 127 M leaves ~31 M for the head. The ELF stack (9.4 M) plus PQG
+(2.4 M) and the projections, mask feature and conv head (2.0 M) come to ~14 M; the AVSegFormer
+query decoder (9.5 M) and mask MLP (4.8 M at N_q = 16) bring the head to ~28 M. "AVESFormer w/ QG" is 4 M larger in Table 6, which matches swapping PQG (2.4 M) for
 the 300-query QG (6.4 M) plus the MLP's wider input (+0.6 M). This model: ~110.6 M (R18) and
 ~123.6 M (R50) against the paper's 108 M / 127 M; 65.2 / 70.3 GFLOPs per 224x224 frame
 (2 FLOPs per multiply-add, VGGish included), half of it in the kept mask predictor.
