@@ -30,7 +30,9 @@ def count_gflops(model: torch.nn.Module, image_size: tuple[int, int] = (224, 224
     image = torch.randn(1, 3, *image_size)
     audio = torch.randn(1, 1, model.contract.mel_frames, model.contract.mel_bins)
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    # Not under no_grad: FlopCounterMode's module tracker fails on parameters used directly
+    # (e.g. query tables) when autograd is off. Only the forward pass is counted.
+    with FlopCounterMode(display=False) as counter:
         model(image, audio)
     return counter.get_total_flops() / 1e9
 

@@ -143,6 +143,7 @@ class AVESFormer(DeformableAVSModel):
 def build_avesformer(num_classes: int = 1, backbone: str = "resnet18",
                      query_generator: str = "pqg", stage_pattern: str = "CTT",
                      num_queries: int | None = None, layers_per_stage: int = 2,
+                     ffn_dim: int = 2048, mask_mlp_dim: int = 2048,
                      backbone_weights: str | Path | None = None,
                      audio_weights: str | Path | None = None) -> AVESFormer:
     """Build AVESFormer (registry presets ``avesformer_r18`` / ``avesformer_r50``).
@@ -150,10 +151,14 @@ def build_avesformer(num_classes: int = 1, backbone: str = "resnet18",
     Args: num_classes: C (1 for S4/MS3, 71 for AVSS); backbone: "resnet18" | "resnet50";
         query_generator: "pqg" | "qg" | "none" (Table 4); stage_pattern: "CTT" | "TTT" |
         "TCT" | "TTC" (Table 7); num_queries: N_q (Table 8; default 16, 300 for "qg");
-        layers_per_stage: 2; backbone_weights / audio_weights: optional torchvision ResNet /
+        layers_per_stage: 2; ffn_dim: FFN width of the ELF and query-decoder layers (2048);
+        mask_mlp_dim: hidden width of the mask MLP (2048, AVSegFormer's; it runs at 1/4
+        resolution and is ~30 of the 65 GFLOPs of avesformer_r18 at 224x224, so it is the
+        first knob for speed); backbone_weights / audio_weights: optional torchvision ResNet /
         VGGish-port weight files.
     Raises: ValueError naming the allowed values; CheckpointError for a bad weight file.
     """
     return AVESFormer(num_classes, backbone, query_generator, stage_pattern, num_queries,
-                      layers_per_stage, backbone_weights=backbone_weights,
+                      layers_per_stage, ffn_dim=ffn_dim, mask_mlp_dim=mask_mlp_dim,
+                      backbone_weights=backbone_weights,
                       audio_weights=audio_weights)
