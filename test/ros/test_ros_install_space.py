@@ -1,0 +1,44 @@
+"""The colcon install space of avs_ros: generated messages and our Python packages together."""
+from __future__ import annotations
+
+import json
+
+from ros_harness import INSTALL_SPACES, SITE_PACKAGES
+
+PROBE = r"""
+import json
+import avs_ros, avs_ros.cli, avs_ros.msg
+from avs_ros.msg import SoundingObject, SoundingObjectArray
+print(json.dumps({
+    "msg_file": avs_ros.msg.__file__,
+    "cli_file": avs_ros.cli.__file__,
+    "array_fields": SoundingObjectArray.get_fields_and_field_types(),
+    "object_fields": SoundingObject.get_fields_and_field_types(),
+    "cli_help_exit": avs_ros.cli.main(["--help"]),
+}))
+"""
+
+
+def test_messages_and_python_package_import_from_install_space(ros_build):
+    done = ros_build.run_python(["-c", PROBE], timeout=60)
+    assert done.returncode == 0, done.stderr
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    site = INSTALL_SPACES["avs_ros"] / SITE_PACKAGES / "avs_ros"
+    # Both the generated subpackage and the hand-written module come from the install space,
+    # not from the source tree or an editable install of the repo.
+    assert probe["msg_file"].startswith(str(site)), probe["msg_file"]
+    assert probe["cli_file"] == str(site / "cli.py")
+    assert probe["cli_help_exit"] == 0
+    assert probe["array_fields"] == {
+        "header": "std_msgs/Header",
+        "objects": "sequence<avs_ros/SoundingObject>",
+        "audio_window_start": "builtin_interfaces/Time",
+        "audio_window_end": "builtin_interfaces/Time",
+        "inference_latency_ms": "float",
+    }
+    assert probe["object_fields"] == {
+        "class_id": "string", "class_name": "string", "score": "double",
+        "bbox_center_x": "double", "bbox_center_y": "double",
+        "bbox_size_x": "double", "bbox_size_y": "double",
+        "centroid_x": "double", "centroid_y": "double", "area_px": "uint32",
+    }
