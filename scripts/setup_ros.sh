@@ -11,6 +11,7 @@
 # wheels are cp311). Needs cmake >= 3.16, a C/C++ compiler and the interpreter's headers.
 #
 # Output, all under build/ros/ (git-ignored):
+#   src/avs_ros/                   copy of the package sources that colcon builds
 #   install/                       avs_ros (merged install space; install/setup.sh)
 #   fixtures/ros_drivers/install/  audio_common_msgs, ros-drivers flavour
 #   fixtures/mgonzs13/install/     audio_common_msgs, mgonzs13 flavour
@@ -192,7 +193,13 @@ colcon_build() {
     return 0
   fi
   rm -f "$stamp"
+  # Another version of this script may have configured the workspace differently (source
+  # folder, options): start it afresh then.
+  if [ "$(cat "$ws/.script" 2>/dev/null)" != "$self_hash" ]; then
+    rm -rf "$ws/build" "$ws/install" "$ws/log"
+  fi
   mkdir -p "$ws"
+  echo "$self_hash" >"$ws/.script"
   # --paths names the one package: a recursive crawl of the repo would find the venv's
   # share/*/package.xml and both fixtures (same package name).
   phase "$name" colcon --log-base "$ws/log" build \
@@ -202,13 +209,36 @@ colcon_build() {
   echo "$key" >"$stamp"
 }
 
+# avs_ros is built from a copy of its sources in build/ros/src/avs_ros, not from the repo
+# root: rosidl exports the NumPy include folder of the venv in the package's CMake targets,
+# and CMake refuses to export a folder inside the source tree, which the default venv
+# (.venv in the repo) is.
+pkg_paths=(package.xml CMakeLists.txt msg avs_ros avs_models launch config rviz)
+stage_sources() {
+  local p present=()
+  for p in "${pkg_paths[@]}"; do [ -e "$root/$p" ] && present+=("$p"); done
+  rm -rf "$out/src/avs_ros"
+  mkdir -p "$out/src/avs_ros"
+  tar -C "$root" -cf - --exclude=__pycache__ --exclude='*.pyc' "${present[@]}" \
+    | tar -C "$out/src/avs_ros" -xf -
+}
+stage_sources
+# The three workspaces are independent: build them at the same time, so that their serial
+# parts (CMake configure, the Python code generators) overlap. Each job stops the script
+# (after printing the end of its log) if it fails.
 fx=test/fixtures/ros
-colcon_build build-avs_ros "$out" "$root" \
-  package.xml CMakeLists.txt msg avs_ros avs_models launch config rviz
+pids=()
+colcon_build build-avs_ros "$out" "$out/src/avs_ros" "${pkg_paths[@]}" &
+pids+=($!)
 colcon_build build-fixture-ros_drivers "$out/fixtures/ros_drivers" \
-  "$root/$fx/audio_common_msgs_ros_drivers" "$fx/audio_common_msgs_ros_drivers"
+  "$root/$fx/audio_common_msgs_ros_drivers" "$fx/audio_common_msgs_ros_drivers" &
+pids+=($!)
 colcon_build build-fixture-mgonzs13 "$out/fixtures/mgonzs13" \
-  "$root/$fx/audio_common_msgs_mgonzs13" "$fx/audio_common_msgs_mgonzs13"
+  "$root/$fx/audio_common_msgs_mgonzs13" "$fx/audio_common_msgs_mgonzs13" &
+pids+=($!)
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" -eq 0 ] || die "a colcon build failed (see above)"
 
 echo "$py" >"$out/python"
 say "done in $((SECONDS - total_start)) s; install spaces under $out"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ros_harness import INSTALL_SPACES, SITE_PACKAGES
+from ros_harness import INSTALL_SPACES, ROOT, SITE_PACKAGES
 
 PROBE = r"""
 import json
@@ -42,3 +42,21 @@ def test_messages_and_python_package_import_from_install_space(ros_build):
         "bbox_size_x": "double", "bbox_size_y": "double",
         "centroid_x": "double", "centroid_y": "double", "area_px": "uint32",
     }
+
+
+def _python_files(package_dir) -> set[str]:
+    return {str(p.relative_to(package_dir)) for p in package_dir.rglob("*.py")
+            if "__pycache__" not in p.parts}
+
+
+def test_every_python_module_of_both_packages_is_installed(ros_build):
+    site = INSTALL_SPACES["avs_ros"] / SITE_PACKAGES
+    for package in ("avs_models", "avs_ros"):
+        source = _python_files(ROOT / package)
+        installed = _python_files(site / package)
+        assert source <= installed, f"{package}: not installed: {sorted(source - installed)}"
+    # Sub-package __init__.py files are kept (only the top-level one of avs_ros is left to
+    # rosidl), and nothing but the generated msg/ sub-package is added to avs_ros.
+    assert (site / "avs_models" / "backbones" / "__init__.py").is_file()
+    extra = _python_files(site / "avs_ros") - _python_files(ROOT / "avs_ros")
+    assert extra and all(f.startswith("msg/") for f in extra), sorted(extra)
