@@ -8,8 +8,8 @@ non-empty value other than 0 (CI sets it), in which case they fail.
 
 Processes run in build/ros/ (so that the repo's own avs_ros/ is not on their sys.path) with
 the environment a sourced ``setup.sh`` of the chosen install spaces would give
-(AMENT_PREFIX_PATH, CMAKE_PREFIX_PATH, PYTHONPATH, LD_LIBRARY_PATH), a ROS_DOMAIN_ID chosen
-for this test session, and discovery limited to this host.
+(AMENT_PREFIX_PATH, CMAKE_PREFIX_PATH, PYTHONPATH, LD_LIBRARY_PATH) over the venv as
+underlay, a ROS_DOMAIN_ID chosen for this test session, and discovery limited to this host.
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ class RosBuild:
     token: str        # unique per session, for topic names: "/avs_test_<token>/..."
 
     def env(self, *spaces: str) -> dict[str, str]:
-        """Environment of ``setup.sh`` of the named install spaces (first one wins).
+        """Environment of ``setup.sh`` of the named install spaces (first one wins), over
+        the venv as underlay.
 
         ``spaces`` are keys of INSTALL_SPACES; "avs_ros" is always included, last.
         """
@@ -60,7 +61,10 @@ class RosBuild:
             old = [p for p in env.get(var, "").split(os.pathsep) if p]
             env[var] = os.pathsep.join(paths + old)
 
-        prepend("AMENT_PREFIX_PATH", [str(p) for p in prefixes])
+        # The venv is the underlay (where /opt/ros/kilted would be): an ament prefix with the
+        # resource index of the wheels' packages.
+        venv = self.python.parent.parent
+        prepend("AMENT_PREFIX_PATH", [str(p) for p in prefixes] + [str(venv)])
         prepend("CMAKE_PREFIX_PATH", [str(p) for p in prefixes])
         prepend("PYTHONPATH", [str(p / SITE_PACKAGES) for p in prefixes])
         prepend("LD_LIBRARY_PATH", [str(p / "lib") for p in prefixes])

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ros_harness import INSTALL_SPACES, ROOT, SITE_PACKAGES
 
 PROBE = r"""
 import json
+from pathlib import Path
 import avs_ros, avs_ros.cli, avs_ros.msg
+from ament_index_python.packages import get_package_share_directory
 from avs_ros.msg import SoundingObject, SoundingObjectArray
 print(json.dumps({
+    "share": get_package_share_directory("avs_ros"),
+    "std_msgs_share": get_package_share_directory("std_msgs"),
     "msg_file": avs_ros.msg.__file__,
     "cli_file": avs_ros.cli.__file__,
     "array_fields": SoundingObjectArray.get_fields_and_field_types(),
@@ -29,6 +34,9 @@ def test_messages_and_python_package_import_from_install_space(ros_build):
     assert probe["msg_file"].startswith(str(site)), probe["msg_file"]
     assert probe["cli_file"] == str(site / "cli.py")
     assert probe["cli_help_exit"] == 0
+    # The ament index sees our package in its install space and the wheels' ones in the venv.
+    assert probe["share"] == str(INSTALL_SPACES["avs_ros"] / "share" / "avs_ros")
+    assert probe["std_msgs_share"] == str(ros_build.python.parent.parent / "share" / "std_msgs")
     assert probe["array_fields"] == {
         "header": "std_msgs/Header",
         "objects": "sequence<avs_ros/SoundingObject>",
@@ -44,7 +52,8 @@ def test_messages_and_python_package_import_from_install_space(ros_build):
     }
 
 
-def _python_files(package_dir) -> set[str]:
+def _python_files(package_dir: Path) -> set[str]:
+    """Paths of the .py files under ``package_dir``, relative to it."""
     return {str(p.relative_to(package_dir)) for p in package_dir.rglob("*.py")
             if "__pycache__" not in p.parts}
 
