@@ -7,8 +7,8 @@ the sounding set is drawn so that it carries no visual cue (ours, to make audio 
 - every object present is equally likely to sound, whatever its class, size or place;
 - ``single`` (S4, AVSS v1s): exactly one object sounds per frame; the first frame's sounding
   class is the clip's category; afterwards the sounding object switches with probability 0.35;
-- ``multi`` (MS3, AVSS v1m/v2): per frame 0 objects sound with p 0.05, all with p 0.10,
-  otherwise 1 .. n-1 of them; the set is kept from the previous frame with p 0.5;
+- ``multi`` (MS3, AVSS v1m/v2): per frame 0 objects sound with p 0.05, all with p 0.07,
+  otherwise m = 1 .. n-1 of them with P(m) proportional to 2^-m; the set is kept from the previous frame with p 0.5;
 - in both modes the sounding set changes at least once per clip, and at least one object is
   a silent distractor in most frames.
 
@@ -121,7 +121,13 @@ def _sounding_schedule(rng: np.random.Generator, n_obj: int, n_frames: int,
                 cur = sets[-1]
             else:
                 u = rng.random()
-                m = 0 if u < 0.05 else n_obj if u < 0.15 else int(rng.integers(1, n_obj))
+                if u < 0.05:
+                    m = 0
+                elif u < 0.12:
+                    m = n_obj
+                else:   # 1 .. n-1 sounding, P(m) proportional to 2^-m
+                    w = 0.5 ** np.arange(1, n_obj)
+                    m = 1 + int(rng.choice(n_obj - 1, p=w / w.sum()))
                 cur = tuple(sorted(rng.choice(n_obj, size=m, replace=False).tolist()))
         sets.append(cur)
     if n_frames > 1 and len(set(sets)) == 1:  # force one change, in a random later frame
