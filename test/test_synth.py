@@ -96,7 +96,8 @@ def test_avss_layout_exact(out):
     assert _files(root) == expected
     r = rows[0]
     sem = np.asarray(Image.open(root / r["label"] / r["uid"] / "labels_semantic" / "0.png"))
-    rgb = np.asarray(Image.open(root / r["label"] / r["uid"] / "labels_rgb" / "0.png").convert("RGB"))
+    rgb = Image.open(root / r["label"] / r["uid"] / "labels_rgb" / "0.png").convert("RGB")
+    rgb = np.asarray(rgb)
     np.testing.assert_array_equal(rgb_to_index(rgb), sem)
     heard = set(r["a_obj"].split(","))
     assert {AVSS_CLASSES[i] for i in np.unique(sem) if i} <= heard
@@ -199,22 +200,28 @@ def test_segments_carry_exactly_the_sounding_objects():
             assert (rms > 1e-3) == bool(clip.sounding[k]), (i, k, rms, clip.sounding)
 
 
-def test_sound_identifies_the_class(monkeypatch):
-    """Nearest-centroid on mean log-mel spectra tells the 16 synthesised sound families apart."""
-    monkeypatch.setenv("AVS_SONIC_PI_SAMPLES", "")
+@pytest.mark.parametrize("source, floor", [("synthesised", 0.85), ("recorded", 0.75)])
+def test_sound_identifies_the_class(monkeypatch, source, floor):
+    """Nearest-centroid on per-band mean/std log-mel (leave-one-out) tells the 16 sound
+    families apart, with synthesised sounds only and with the Sonic Pi recordings."""
     from avs_models.data.synth import sounds
 
+    if source == "synthesised":
+        monkeypatch.setenv("AVS_SONIC_PI_SAMPLES", "")
+    elif sounds.samples_dir() is None:
+        pytest.skip("sonic-pi-samples is not installed")
     sounds._load_sample.cache_clear()
     try:
         rng = np.random.default_rng(0)
         feats, labels = [], []
         for ci, cls in enumerate(CLASSES):
-            for _ in range(6):
+            for _ in range(8):
                 x = class_sound(cls, rng, SAMPLE_RATE, float(2 ** (rng.uniform(-3, 3) / 12)))
                 ex = waveform_to_examples(0.1 * x, SAMPLE_RATE)[0, 0]
                 feats.append(torch.cat([ex.mean(0), ex.std(0)]).numpy())
                 labels.append(ci)
     finally:
+        monkeypatch.undo()
         sounds._load_sample.cache_clear()
     feats, labels = np.stack(feats), np.array(labels)
     correct = 0
@@ -222,7 +229,7 @@ def test_sound_identifies_the_class(monkeypatch):
         keep = np.arange(len(labels)) != j
         cents = np.stack([feats[keep & (labels == c)].mean(0) for c in range(len(CLASSES))])
         correct += int(np.argmin(((cents - feats[j]) ** 2).sum(1)) == labels[j])
-    assert correct / len(labels) >= 0.8
+    assert correct / len(labels) >= floor
 
 
 def test_palette():

@@ -239,7 +239,8 @@ class S4Dataset(_AVSBenchFrames):
         name = f"{clip.name}_{k + 1}.png"
         ext = "pkl" if self.audio_source == "pkl" else "wav"
         audio_dir = "audio_log_mel" if ext == "pkl" else "audio_wav"
-        return (d / "visual_frames" / rel / clip.name / name, d / "gt_masks" / rel / clip.name / name,
+        return (d / "visual_frames" / rel / clip.name / name,
+                d / "gt_masks" / rel / clip.name / name,
                 d / audio_dir / rel / f"{clip.name}.{ext}")
 
 

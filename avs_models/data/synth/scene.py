@@ -8,7 +8,8 @@ the sounding set is drawn so that it carries no visual cue (ours, to make audio 
 - ``single`` (S4, AVSS v1s): exactly one object sounds per frame; the first frame's sounding
   class is the clip's category; afterwards the sounding object switches with probability 0.35;
 - ``multi`` (MS3, AVSS v1m/v2): per frame 0 objects sound with p 0.05, all with p 0.07,
-  otherwise m = 1 .. n-1 of them with P(m) proportional to 2^-m; the set is kept from the previous frame with p 0.5;
+  otherwise m = 1 .. n-1 of them with P(m) proportional to 2^-m; the set is kept from the
+  previous frame with p 0.5;
 - in both modes the sounding set changes at least once per clip, and at least one object is
   a silent distractor in most frames.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from .classes import CLASSES, SynthClass
@@ -194,9 +196,9 @@ def compose_clip(rng: np.random.Generator, n_frames: int, size: tuple[int, int],
             x, y = o.positions[k]
             sh, sw = o.mask.shape
             view = img[y:y + sh, x:x + sw]
-            m = o.mask[:view.shape[0], :view.shape[1]]
-            view[m] = o.rgb[:view.shape[0], :view.shape[1]][m]
+            vh, vw = view.shape[:2]
+            np.copyto(view, o.rgb[:vh, :vw], where=o.mask[:vh, :vw, None])
         gain = rng.uniform(0.93, 1.07)  # exposure flicker
-        frames.append(np.clip(img.astype(np.float32) * gain, 0, 255).astype(np.uint8))
+        frames.append(cv2.convertScaleAbs(img, alpha=gain))
         instances.append(_instance_map(objs, k, h, w))
     return Clip(frames, instances, objs, _sounding_schedule(rng, n_obj, n_frames, mode))

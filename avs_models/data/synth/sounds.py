@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from scipy import fft
 
 from .classes import SynthClass
 
@@ -80,16 +81,16 @@ def _shift_pitch(x: np.ndarray, factor: float) -> np.ndarray:
 
 
 def _shaped_noise(rng: np.random.Generator, n: int, lo: float, hi: float,
-                  tilt: float | np.ndarray = 0.0) -> np.ndarray:
+                  tilt: float = 0.0) -> np.ndarray:
     """Gaussian noise band-limited to [lo, hi] Hz with a spectral tilt of ``tilt`` dB/octave,
     unit RMS (random complex spectrum shaped, then one inverse FFT)."""
-    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    gain = ((f >= lo) & (f <= hi)).astype(np.float64)
-    if np.any(tilt):
-        gain = gain * (np.maximum(f, 1.0) / 1000.0) ** (np.asarray(tilt) / 6.0206)
-    spec = rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f))
-    y = np.fft.irfft(spec * gain, n)
-    return (y / (np.sqrt(np.mean(y ** 2)) + 1e-12)).astype(np.float32)
+    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE).astype(np.float32)
+    gain = ((f >= lo) & (f <= hi)).astype(np.float32)
+    if tilt:
+        gain *= (np.maximum(f, 1.0) / 1000.0) ** np.float32(tilt / 6.0206)
+    z = rng.standard_normal((2, len(f)), dtype=np.float32) * gain
+    y = fft.irfft(z[0] + 1j * z[1], n)
+    return (y / (np.sqrt(np.mean(y * y)) + 1e-12)).astype(np.float32)
 
 
 _TABLE = 4096
@@ -138,22 +139,25 @@ def _tabla(rng, n, p):  # tuned membrane with a pitch bend, f0 200-350 Hz, decay
     bend = 1.0 + rng.uniform(-0.15, 0.25) * np.exp(-t / 0.05)
     phase = 2 * np.pi * np.cumsum(f0 * bend) / SAMPLE_RATE
     tau = rng.uniform(0.1, 0.35)
-    return sum(a * np.sin(k * phase) * np.exp(-t * k / tau) for k, a in ((1, 1.0), (2, 0.5), (3, 0.3)))
+    return sum(a * np.sin(k * phase) * np.exp(-t * k / tau)
+               for k, a in ((1, 1.0), (2, 0.5), (3, 0.3)))
 
 
-def _pluck(rng, n, p):  # plucked string: harmonics 1/k, decay 1.2/k s, f0 110-330 Hz
+def _pluck(rng, n, p):  # plucked string: harmonics 1/k, decay 1.2/k s, f0 82-250 Hz
     t = np.arange(n) / SAMPLE_RATE
-    f0 = rng.uniform(110, 330) * p
+    f0 = rng.uniform(82, 250) * p
     k = np.arange(1, 11)
     return _partials(t, f0, k, 1.0 / k, rng.uniform(0.8, 1.5) / k)
 
 
-def _piano(rng, n, p):  # stiff string: slight inharmonicity, hammer noise, f0 130-520 Hz
+def _piano(rng, n, p):  # stiff strings: 2-3 note chord, f0 260-780 Hz, hammer noise
     t = np.arange(n) / SAMPLE_RATE
-    f0 = rng.uniform(130, 520) * p
+    f0 = rng.uniform(260, 780) * p
     k = np.arange(1, 9)
     ratios = k * np.sqrt(1 + 4e-4 * k ** 2)
-    out = _partials(t, f0, ratios, 0.8 ** k, 1.2 / (1 + 0.4 * k))
+    out = np.zeros(n)
+    for r in (1.0, 1.26, 1.5)[:int(rng.integers(2, 4))]:
+        out += _partials(t, f0 * r, ratios, 0.7 ** k, 1.2 / (1 + 0.4 * k))
     return out + 0.1 * _shaped_noise(rng, n, 500, 6000) * np.exp(-t / 0.01)
 
 
@@ -218,36 +222,41 @@ def _blower(rng, n, p):  # hair dryer: low-passed noise plus a motor hum 90-180 
     return _shaped_noise(rng, n, 100, rng.uniform(2500, 5000), tilt=-3) + 0.3 * hum
 
 
-def _flute(rng, n, p):  # near-sine tone 500-1000 Hz, 5 Hz vibrato, breath noise
+def _flute(rng, n, p):  # near-sine tone 700-1400 Hz, 5 Hz vibrato, breath noise
     t = np.arange(n) / SAMPLE_RATE
-    f = rng.uniform(500, 1000) * p * (1 + 0.01 * np.sin(2 * np.pi * rng.uniform(4, 6) * t))
+    f = rng.uniform(700, 1400) * p * (1 + 0.01 * np.sin(2 * np.pi * rng.uniform(4, 6) * t))
     ph = 2 * np.pi * np.cumsum(f) / SAMPLE_RATE
     return _osc(ph, (1.0, 0.2), 1.01 * f.max()) + 0.08 * _shaped_noise(rng, n, 1000, 6000)
 
 
-def _bowed(rng, n, p):  # bowed string: sawtooth-like 1/k harmonics, 6 Hz vibrato, 200-600 Hz
+def _bowed(rng, n, p):  # bowed string: sawtooth-like 1/k harmonics, 6 Hz vibrato, 190-400 Hz
     t = np.arange(n) / SAMPLE_RATE
-    f = rng.uniform(200, 600) * p * (1 + 0.012 * np.sin(2 * np.pi * rng.uniform(5, 7) * t))
+    f = rng.uniform(190, 400) * p * (1 + 0.015 * np.sin(2 * np.pi * rng.uniform(5, 7) * t))
     ph = 2 * np.pi * np.cumsum(f) / SAMPLE_RATE
     return _osc(ph, 1.0 / np.arange(1, 13), f.max())
 
 
-def _brass(rng, n, p):  # brass: harmonics peaking around k = 3-5, 230-470 Hz, slow swell
+def _brass(rng, n, p):  # brass: staccato notes (3-6 per s, 80-200 ms), harmonics peak k 3-5
     t = np.arange(n) / SAMPLE_RATE
-    f0 = rng.uniform(230, 470) * p
     peak = rng.uniform(3, 5)
     k = np.arange(1, 11)
-    tone = _osc(2 * np.pi * f0 * t, np.exp(-((k - peak) / 2.5) ** 2), f0)
-    return tone * (0.7 + 0.3 * np.minimum(1.0, t / 0.5))
+    out = np.zeros(n, np.float32)
+    period = int(SAMPLE_RATE / rng.uniform(3, 6))
+    for start in range(0, n, period):
+        m = min(n - start, int(rng.uniform(0.08, 0.2) * SAMPLE_RATE))
+        f0 = rng.uniform(230, 470) * p
+        note = _osc(2 * np.pi * f0 * t[:m], np.exp(-((k - peak) / 2.5) ** 2), f0)
+        out[start:start + m] = _fade(note, min(m // 4, 160), min(m // 4, 320))
+    return out
 
 
-def _reed(rng, n, p):  # harmonica: pulse-like two-note chord with 5-7 Hz tremolo, 300-800 Hz
+def _reed(rng, n, p):  # harmonica: 3-note reed chord, 350-600 Hz, deep 5-7 Hz tremolo
     t = np.arange(n) / SAMPLE_RATE
-    f0 = rng.uniform(300, 800) * p
+    f0 = rng.uniform(350, 600) * p
     tone = np.zeros(n, np.float32)
-    for f in (f0, f0 * rng.choice([1.25, 1.5])):
-        tone += _osc(2 * np.pi * f * t, 0.9 ** np.arange(1, 8), f)
-    return tone * (1 + 0.4 * np.sin(2 * np.pi * rng.uniform(5, 7) * t))
+    for f in (f0, f0 * 1.25, f0 * 1.5):
+        tone += _osc(2 * np.pi * f * t, 0.8 ** np.arange(1, 8), f)
+    return tone * (1 + 0.7 * np.sin(2 * np.pi * rng.uniform(5, 7) * t))
 
 
 def _rotor(rng, n, p):  # helicopter: noise amplitude-modulated at 12-25 Hz + turbine whine
