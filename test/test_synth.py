@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import pickle
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def test_audio_files_and_pickles(out):
 
 
 def _digest(root: Path) -> dict[str, str]:
+    """sha1 of every file but the pickles and the run record (which holds a duration)."""
     return {p: hashlib.sha1((root / p).read_bytes()).hexdigest() for p in _files(root)
             if not p.endswith(("synthavs.json", ".pkl"))}
 
@@ -127,6 +129,9 @@ def test_deterministic_for_a_seed_and_worker_count(tmp_path):
     da, db, dc = _digest(a), _digest(b), _digest(c)
     assert da == db
     assert set(da) != set(dc) or da != dc
+    for p in a.rglob("*.pkl"):   # torch pickles differ in bytes, not in content
+        with open(p, "rb") as fa, open(b / p.relative_to(a), "rb") as fb:
+            assert torch.equal(pickle.load(fa), pickle.load(fb))
 
 
 def _clips(mode: str, n: int = 24, size: tuple[int, int] = (224, 224)):
@@ -210,7 +215,6 @@ def test_sound_identifies_the_class(monkeypatch, source, floor):
         monkeypatch.setenv("AVS_SONIC_PI_SAMPLES", "")
     elif sounds.samples_dir() is None:
         pytest.skip("sonic-pi-samples is not installed")
-    sounds._load_sample.cache_clear()
     try:
         rng = np.random.default_rng(0)
         feats, labels = [], []
@@ -222,7 +226,6 @@ def test_sound_identifies_the_class(monkeypatch, source, floor):
                 labels.append(ci)
     finally:
         monkeypatch.undo()
-        sounds._load_sample.cache_clear()
     feats, labels = np.stack(feats), np.array(labels)
     correct = 0
     for j in range(len(labels)):
@@ -259,6 +262,22 @@ def test_stream():
     np.testing.assert_array_equal(again[17].audio, frames[17].audio)
     with pytest.raises(ValueError, match="fps"):
         next(stream(1.0, fps=0))
+
+
+def test_falls_back_to_synthesised_sounds(tmp_path, monkeypatch):
+    monkeypatch.setenv("AVS_SONIC_PI_SAMPLES", str(tmp_path / "absent"))
+    root = generate("s4", tmp_path, 1, seed=1, workers=1)
+    info = json.loads((root / "synthavs.json").read_text())
+    assert info["sounds"] == "synthesised only" and info["clips"] == 1
+
+
+def test_backgrounds_without_scikit_image(monkeypatch):
+    from avs_models.data.synth import visuals
+
+    monkeypatch.setattr(visuals, "_photos", lambda: ())
+    assert visuals.background_source() == "procedural noise"
+    bg = visuals.render_background(np.random.default_rng(0), 70, 90)
+    assert bg.shape == (70, 90, 3) and bg.dtype == np.uint8 and bg.std() > 1.0
 
 
 def test_cli(tmp_path, capsys):

@@ -42,15 +42,12 @@ def sound_source() -> str:
 
 
 @lru_cache(maxsize=None)
-def _load_sample(name: str) -> np.ndarray | None:
-    """Recording ``name`` as float32 mono 16 kHz with peak 1, or None if it is unavailable."""
-    d = samples_dir()
-    if d is None or not (d / f"{name}.flac").is_file():
-        return None
+def _read_sample(path: str) -> np.ndarray:
+    """The recording at ``path`` as float32 mono 16 kHz with peak 1, leading silence cut."""
     import soundfile as sf
     from scipy.signal import resample_poly
 
-    data, sr = sf.read(str(d / f"{name}.flac"), dtype="float32", always_2d=True)
+    data, sr = sf.read(path, dtype="float32", always_2d=True)
     mono = data.mean(axis=1)
     if sr != SAMPLE_RATE:
         g = np.gcd(int(sr), SAMPLE_RATE)
@@ -59,6 +56,14 @@ def _load_sample(name: str) -> np.ndarray | None:
     peak = float(np.abs(mono).max()) or 1.0
     start = int(np.argmax(np.abs(mono) > peak * 10 ** (-50 / 20)))
     return (mono[start:] / peak).astype(np.float32)
+
+
+def _load_sample(name: str) -> np.ndarray | None:
+    """Recording ``name`` (see ``_read_sample``), or None if it is unavailable here."""
+    d = samples_dir()
+    if d is None or not (d / f"{name}.flac").is_file():
+        return None
+    return _read_sample(str(d / f"{name}.flac"))
 
 
 def available_samples(cls: SynthClass) -> tuple[str, ...]:
