@@ -170,26 +170,26 @@ class _AVSBenchFrames(Dataset, ABC):
             img = img.resize((w, h), Image.NEAREST if is_mask else Image.BILINEAR)
         return img
 
-    def _mask_array(self, img: Image.Image) -> np.ndarray:
-        """Binary mask: palette images non-zero index, others (L, 1, RGB) grey >= 128."""
+    def _mask(self, img: Image.Image) -> torch.Tensor:
+        """Binary mask float32 [1, H, W]: palette images non-zero index, others (L, 1, RGB)
+        grey >= 128."""
         if img.mode == "P":
-            return np.asarray(img) != 0
-        if img.mode == "1":
-            return np.asarray(img).astype(bool)
-        return np.asarray(img.convert("L")) >= 128
+            m = np.asarray(img) != 0
+        elif img.mode == "1":
+            m = np.asarray(img).astype(bool)
+        else:
+            m = np.asarray(img.convert("L")) >= 128
+        return torch.from_numpy(m.astype(np.float32))[None]
 
     def __getitem__(self, index: int) -> dict:
         ci, k = self.samples[index]
         clip = self.clips[ci]
         frame_path, mask_path, audio_path = self._paths(clip, k)
         img = self._geometry(_open(frame_path, clip, self.csv_path).convert("RGB"), False)
-        mask_img = self._geometry(_open(mask_path, clip, self.csv_path), True)
         image = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
         image = (image - self._mean) / self._std
-        mask = torch.from_numpy(self._mask_array(mask_img).astype(np.float32))[None]
-        return self._sample(image, mask, self._audio(audio_path, clip, k), clip, k)
-
-    def _sample(self, image, mask, audio, clip: _Clip, k: int) -> dict:
+        mask = self._mask(self._geometry(_open(mask_path, clip, self.csv_path), True))
+        audio = self._audio(audio_path, clip, k)
         if self.hflip and float(torch.rand(())) < self.hflip_p:
             image, mask = image.flip(-1), mask.flip(-1)
         return {"image": image.contiguous(), "audio": audio, "mask": mask.contiguous(),
@@ -334,21 +334,16 @@ class AVSSDataset(_AVSBenchFrames):
         resample = Image.NEAREST if is_mask else Image.BILINEAR
         if self.split != "train":
             return img.resize((w, h), resample) if img.size != (w, h) else img
-        iw, ih = img.size   # short side to the target, keep the aspect, centre crop
-        scale = max(w / iw, h / ih)
-        ow, oh = max(w, int(iw * scale)), max(h, int(ih * scale))
+        iw, ih = img.size   # short side to the target (truncating, as official), centre crop
+        if iw * h >= ih * w:
+            oh, ow = h, int(1.0 * iw * h / ih)
+        else:
+            ow, oh = w, int(1.0 * ih * w / iw)
         if (ow, oh) != (iw, ih):
             img = img.resize((ow, oh), resample)
         x1, y1 = int(round((ow - w) / 2.0)), int(round((oh - h) / 2.0))
         return img.crop((x1, y1, x1 + w, y1 + h))
 
-    def __getitem__(self, index: int) -> dict:
-        ci, k = self.samples[index]
-        clip = self.clips[ci]
-        frame_path, mask_path, audio_path = self._paths(clip, k)
-        img = self._geometry(_open(frame_path, clip, self.csv_path).convert("RGB"), False)
-        mask_img = self._geometry(_open(mask_path, clip, self.csv_path).convert("RGB"), True)
-        image = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
-        image = (image - self._mean) / self._std
-        mask = torch.from_numpy(rgb_to_index(np.asarray(mask_img), self.num_classes))
-        return self._sample(image, mask, self._audio(audio_path, clip, k), clip, k)
+    def _mask(self, img):
+        """Class ids int64 [H, W] from the colour mask (palette lookup, unknown colours 0)."""
+        return torch.from_numpy(rgb_to_index(np.asarray(img.convert("RGB")), self.num_classes))

@@ -30,7 +30,8 @@ class SynthClass:
         shape: shape family drawn by :mod:`.visuals` (see ``visuals.SHAPES``).
         texture: texture family drawn by :mod:`.visuals` (see ``visuals.TEXTURES``).
         hue: base hue in degrees [0, 360).
-        samples: Sonic Pi sample names (without ``.flac``) that fit the class; may be empty.
+        samples: Sonic Pi sample names (without ``.flac``) that fit the class, used for the
+            events of struck classes; may be empty.
         synth: synthesiser name in :mod:`.sounds` (``sounds.SYNTHS``), used without samples.
         pattern: ``"hits"`` (1-4 struck events per second) or ``"sustain"`` (continuous).
     """

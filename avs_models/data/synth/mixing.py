@@ -35,7 +35,7 @@ def mix_clip(rng: np.random.Generator, clip: Clip, duration_s: float,
 
     Each sounding object contributes its class sound (instance pitch and gain of the object,
     fresh events per segment) to each segment of a frame in which it sounds. The mix is scaled
-    to an RMS of 0.1 and clipped to +-1.
+    to an RMS of 0.1, less if a peak would exceed 0.99 (no clipping).
     """
     n = int(round(duration_s * SAMPLE_RATE))
     n_frames = len(clip.frames)
@@ -52,6 +52,11 @@ def mix_clip(rng: np.random.Generator, clip: Clip, duration_s: float,
     snr = float(rng.uniform(*snr_db))
     sig_rms = float(np.sqrt(np.mean(signal[active] ** 2))) if active.any() else 0.1
     noise = noise_bed(rng, n) * np.float32(sig_rms / 10 ** (snr / 20))
-    mix = signal + noise
-    mix *= np.float32(0.1 / (np.sqrt(np.mean(mix ** 2)) + 1e-12))
-    return np.clip(mix, -1.0, 1.0).astype(np.float32), snr
+    return level_mix(signal + noise), snr
+
+
+def level_mix(mix: np.ndarray) -> np.ndarray:
+    """Scale to an RMS of 0.1, or lower where that would push a peak past 0.99."""
+    rms = float(np.sqrt(np.mean(mix.astype(np.float64) ** 2))) + 1e-12
+    peak = float(np.abs(mix).max()) + 1e-12
+    return (mix * np.float32(min(0.1 / rms, 0.99 / peak))).astype(np.float32)

@@ -181,12 +181,13 @@ def _chirp(rng, n, p):  # bird: 2-5 quick FM sweeps 2-5 kHz, 40-120 ms each
     return out
 
 
-def _tick(rng, n, p):  # clock: band-passed clicks every 0.2-0.4 s ("tick-tock")
+def _tick(rng, n, p):  # clock: a "tick-tock" pair of band-passed clicks 0.15-0.3 s apart
     out = np.zeros(n)
-    period = int(rng.uniform(0.2, 0.4) * SAMPLE_RATE)
     burst = _shaped_noise(rng, 160, 1500 * p, 5000) * np.exp(-np.arange(160) / 25.0)
-    for i, pos in enumerate(range(0, n - 160, period)):
-        out[pos:pos + 160] += burst * (1.0 if i % 2 == 0 else 0.6)
+    gap = int(rng.uniform(0.15, 0.3) * SAMPLE_RATE)
+    for pos, amp in ((0, 1.0), (gap, 0.6)):
+        if pos + 160 <= n:
+            out[pos:pos + 160] += burst * amp
     return out
 
 
@@ -303,9 +304,10 @@ def class_sound(cls: SynthClass, rng: np.random.Generator, n: int, pitch: float)
     """``n`` samples (16 kHz) of class ``cls`` sounding throughout, unit RMS, float32 [n].
 
     ``pitch`` is the object's instance pitch factor (one per object, e.g. 0.84-1.19). Struck
-    classes get 1-4 events with onsets spread over the span (first onset in the first 15 %,
-    so that the sound is audible in every 0.96 s window it is meant for); sustained classes
-    one continuous tone with 10-60 ms attack and release and a +-3 dB slow amplitude drift.
+    classes get 1-4 events (recordings where available) with onsets spread over the span (first
+    onset in the first 15 %, so that the sound is audible in every 0.96 s window it is meant
+    for); sustained classes one synthesised tone with 10-60 ms attack and release and a
+    +-3 dB slow amplitude drift.
     """
     out = np.zeros(n, dtype=np.float32)
     if n <= 0:
@@ -319,12 +321,7 @@ def class_sound(cls: SynthClass, rng: np.random.Generator, n: int, pitch: float)
             out[on:on + len(ev)] += ev * 10 ** (rng.uniform(-3, 3) / 20)
     else:
         p = pitch * 2 ** (rng.uniform(-1, 1) / 12)
-        if available_samples(cls):
-            src = _shift_pitch(_load_sample(available_samples(cls)[0]), p)
-            reps = int(np.ceil(n / max(1, len(src))))
-            out[:] = np.tile(src, reps)[:n]
-        else:
-            out[:] = np.asarray(SYNTHS[cls.synth](rng, n, p), dtype=np.float32)
+        out[:] = np.asarray(SYNTHS[cls.synth](rng, n, p), dtype=np.float32)
         t = np.arange(n) / SAMPLE_RATE
         drift = 10 ** (rng.uniform(-3, 3) / 20 * np.sin(2 * np.pi * rng.uniform(0.2, 1.0) * t))
         out *= drift.astype(np.float32)

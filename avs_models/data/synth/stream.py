@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .classes import CLASSES
+from .mixing import level_mix
 from .scene import SceneObject
 from .sounds import SAMPLE_RATE, class_sound, noise_bed
 from .visuals import render_background, render_sprite
@@ -108,7 +109,7 @@ def stream(duration_s: float, fps: float = 30.0, seed: int = 0,
     sig_rms = float(np.sqrt(np.mean(signal[active] ** 2))) if active.any() else 0.1
     snr = rng.uniform(*snr_db)
     mix = signal + noise_bed(rng, n) * np.float32(sig_rms / 10 ** (snr / 20))
-    mix = np.clip(mix * np.float32(0.1 / (np.sqrt(np.mean(mix ** 2)) + 1e-12)), -1, 1)
+    mix = level_mix(mix)
 
     pad = 32
     bg = render_background(rng, h + 2 * pad, w + 2 * pad)
