@@ -3,6 +3,7 @@ flip, and errors that name the path and the CSV line."""
 from __future__ import annotations
 
 import csv
+import pickle
 import shutil
 from pathlib import Path
 
@@ -129,7 +130,13 @@ def test_missing_file_names_path_and_row(data, tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         ds[index]
     assert str(victim) in str(err.value) and "line 3" in str(err.value)
-    (root / f"ms3_data/audio_log_mel/train/{rows[0]['video_id']}.pkl").unlink()
+    pkl = root / f"ms3_data/audio_log_mel/train/{rows[0]['video_id']}.pkl"
+    with open(pkl, "wb") as f:
+        pickle.dump(torch.zeros(5, 96, 64), f)
+    with pytest.raises(AVSBenchFormatError, match=r"\[N >= 1, 1, 96, 64\].*line 2") as err:
+        ds[0]
+    assert str(pkl) in str(err.value)
+    pkl.unlink()
     with pytest.raises(FileNotFoundError, match=r"\.pkl.*line 2"):
         ds[0]
 
