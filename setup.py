@@ -5,7 +5,7 @@ EXTRAS = {
     # ONNX export and the ONNX Runtime backend.
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
     # Offline training and evaluation.
-    "train": ["pyyaml>=6", "tqdm>=4.60", "pillow>=10", "soundfile>=0.12"],
+    "train": ["pyyaml>=6", "tqdm>=4.60", "pillow>=10", "soundfile>=0.12", "scikit-image>=0.22"],
     # The test suite.
     "test": ["pytest>=8", "pytest-timeout>=2.2"],
 }

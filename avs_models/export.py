@@ -85,6 +85,10 @@ def export_onnx(model: AVSModel, path: str | Path, *, image_size: tuple[int, int
     kwargs = dict(input_names=["image", "audio"], output_names=["logits"], opset_version=opset)
     # The exporters narrate every pass on stdout/warnings; keep that and show it only on failure.
     log = io.StringIO()
+    # nn.MultiheadAttention's inference fast path (_native_multi_head_attention) has no ONNX
+    # lowering; the regular path computes the same attention.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
     try:
         with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(log), \
                 _quiet_loggers("torch.onnx", "torch.export", "onnxscript"):
@@ -97,6 +101,8 @@ def export_onnx(model: AVSModel, path: str | Path, *, image_size: tuple[int, int
     except Exception:
         print(log.getvalue())
         raise
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     proto = onnx.load(str(path))
     meta = {
         "preset": str(getattr(model, "preset", "")),

@@ -30,6 +30,16 @@ if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
 fi
 echo "[bootstrap] installing avs_ros[$extras]"
 "${pip[@]}" -e "$root[$extras]"
+if [[ ",$extras," == *",train,"* ]] && ! dpkg -s sonic-pi-samples >/dev/null 2>&1; then
+  # SynthAVS uses these CC0 recordings for its struck/plucked classes (synthesised otherwise).
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[bootstrap] installing Debian's sonic-pi-samples (SynthAVS recordings)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sonic-pi-samples \
+      >/dev/null) || echo "[bootstrap] warning: sonic-pi-samples not installed; SynthAVS will synthesise"
+  else
+    echo "[bootstrap] note: 'apt-get install sonic-pi-samples' gives SynthAVS real recordings"
+  fi
+fi
 if [[ ",$extras," == *",test,"* ]]; then
   # Reference implementation of the VGGish front end for the tests (numpy only; its
   # package-level imports need resampy, which the tests never import).
