@@ -12,15 +12,6 @@ from avs_models.layers.query_generators import AudioQueryGenerator, PromptQueryG
 from avs_models.models.avesformer import AVESFormer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the test machine's 2 cores are shared; one thread avoids oversubscription
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_algorithm1_softmax_over_one_key_is_all_ones():
     # the paper's Algorithm 1, without projections: O = softmax(P F_a^T) F_a
     image = torch.randn(2, 8, 4, 5)            # [B, C, H, W]

@@ -8,15 +8,6 @@ from avs_models.models.avesformer import (
     QUERY_GENERATORS, STAGE_PATTERNS, AVESFormer, build_avesformer)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the test machine's 2 cores are shared; one thread avoids oversubscription
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _small(**kw):
     """Narrow head (D = 64, thin FFN/MLP, 1 layer per stage, 1 decoder layer) on ResNet-18."""
     args = dict(num_classes=1, backbone="resnet18", dim=64, ffn_dim=64, mask_mlp_dim=32,

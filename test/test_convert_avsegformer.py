@@ -9,15 +9,6 @@ from avs_models.errors import CheckpointError
 from avs_models.models.avsegformer import AVSegFormer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the test machine's 2 cores are shared; one thread avoids oversubscription
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _model(num_classes=1):
     return AVSegFormer(num_classes=num_classes, backbone="resnet18", num_queries=4,
                        encoder_layers=2, decoder_layers=2, generator_layers=2, dim=64,

@@ -9,15 +9,6 @@ from avs_models.ops.ms_deform_attn import (
     MSDeformAttn, ms_deform_attn_core, ms_deform_attn_core_reference)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the test machine's 2 cores are shared; one thread avoids oversubscription
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SHAPES = [(6, 5), (3, 3), (2, 1)]
 
 

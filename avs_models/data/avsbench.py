@@ -197,7 +197,22 @@ class _AVSBenchFrames(Dataset, ABC):
                 "split": clip.split}
 
 
-class S4Dataset(_AVSBenchFrames):
+class _ObjectFrames(_AVSBenchFrames):
+    """AVSBench-object layouts (S4, MS3): audio from the official log-mel pickle or the WAV."""
+
+    def __init__(self, root, split, *, audio: str = "pkl", **kw) -> None:
+        if audio not in ("pkl", "wav"):
+            raise ValueError(f"audio must be 'pkl' or 'wav', got {audio!r}")
+        self.audio_source = audio
+        super().__init__(root, split, **kw)
+
+    def _audio_path(self, data_dir: Path, rel: Path, name: str) -> Path:
+        """``{data_dir}/audio_log_mel/{rel}/{name}.pkl`` or ``.../audio_wav/{rel}/{name}.wav``."""
+        folder = "audio_log_mel" if self.audio_source == "pkl" else "audio_wav"
+        return data_dir / folder / rel / f"{name}.{self.audio_source}"
+
+
+class S4Dataset(_ObjectFrames):
     """AVSBench-object single-source (S4), ``root`` = the ``Single-source`` folder.
 
     Reads ``s4_meta_data.csv`` (columns ``name`` - or the first column -, ``category``,
@@ -212,12 +227,6 @@ class S4Dataset(_AVSBenchFrames):
     """
 
     csv_name = "s4_meta_data.csv"
-
-    def __init__(self, root, split, *, audio: str = "pkl", **kw) -> None:
-        if audio not in ("pkl", "wav"):
-            raise ValueError(f"audio must be 'pkl' or 'wav', got {audio!r}")
-        self.audio_source = audio
-        super().__init__(root, split, **kw)
 
     def _parse(self, path):
         clips = []
@@ -237,14 +246,12 @@ class S4Dataset(_AVSBenchFrames):
         d = self.root / "s4_data"
         rel = Path(clip.split) / clip.category
         name = f"{clip.name}_{k + 1}.png"
-        ext = "pkl" if self.audio_source == "pkl" else "wav"
-        audio_dir = "audio_log_mel" if ext == "pkl" else "audio_wav"
         return (d / "visual_frames" / rel / clip.name / name,
                 d / "gt_masks" / rel / clip.name / name,
-                d / audio_dir / rel / f"{clip.name}.{ext}")
+                self._audio_path(d, rel, clip.name))
 
 
-class MS3Dataset(_AVSBenchFrames):
+class MS3Dataset(_ObjectFrames):
     """AVSBench-object multi-source (MS3), ``root`` = the ``Multi-sources`` folder.
 
     Reads ``ms3_meta_data.csv`` (clip name in the first column - ``video_id`` in the release -,
@@ -255,12 +262,6 @@ class MS3Dataset(_AVSBenchFrames):
     """
 
     csv_name = "ms3_meta_data.csv"
-
-    def __init__(self, root, split, *, audio: str = "pkl", **kw) -> None:
-        if audio not in ("pkl", "wav"):
-            raise ValueError(f"audio must be 'pkl' or 'wav', got {audio!r}")
-        self.audio_source = audio
-        super().__init__(root, split, **kw)
 
     def _parse(self, path):
         clips = []
@@ -277,11 +278,9 @@ class MS3Dataset(_AVSBenchFrames):
 
     def _paths(self, clip, k):
         d = self.root / "ms3_data"
-        ext = "pkl" if self.audio_source == "pkl" else "wav"
-        audio_dir = "audio_log_mel" if ext == "pkl" else "audio_wav"
         return (d / "visual_frames" / clip.name / f"{clip.name}.mp4_{k + 1}.png",
                 d / "gt_masks" / clip.split / clip.name / f"{clip.name}_{k + 1}.png",
-                d / audio_dir / clip.split / f"{clip.name}.{ext}")
+                self._audio_path(d, Path(clip.split), clip.name))
 
 
 class AVSSDataset(_AVSBenchFrames):
