@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     """Replay; see the module docstring for output and exit status."""
     from avs_models.errors import AVSInputError, BackendUnavailable, CheckpointError, PresetError
 
-    from ..bag.reader import BagError
+    from ..bag.reader import BagError, BagReader
     from . import model as model_mod
     from .evaluation import GroundTruthError
     from .session import ReplayOptions, replay
@@ -110,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
         print("avs replay: need --max-skew-s >= 0, --audio-buffer-s > 1 and --score-threshold "
               "in [0, 1)", file=sys.stderr)
         return 2
+    try:     # the bag's topics first: a bad bag fails before the model is loaded
+        BagReader(args.bag, args.image_topic, args.audio_topic, args.audio_type,
+                  args.audio_info_topic, args.gt_topic).close()
+    except BagError as exc:
+        print(f"avs replay: {exc}", file=sys.stderr)
+        return 1
     try:
         model = model_mod.load(args.checkpoint, args.preset, args.backend, args.device,
                                args.threads)

@@ -56,7 +56,8 @@ class OutputBag:
         stamp, fid, res = frame.image.stamp_ns, frame.image.frame_id, frame.result
         done = frame.done_ns
         s = self.store
-        self.bag.put(NODE_TOPICS["mask"], IMAGE, done, messages.mono8_image(s, stamp, fid, res.mask))
+        self.bag.put(NODE_TOPICS["mask"], IMAGE, done,
+                     messages.mono8_image(s, stamp, fid, res.mask))
         if res.overlay is not None:
             self.bag.put(NODE_TOPICS["overlay"], IMAGE, done,
                          messages.bgr8_image(s, stamp, fid, res.overlay))
