@@ -165,6 +165,27 @@ def test_avsbench_source_on_a_synthavs_split(tmp_path):
     assert summary.audio_s == pytest.approx(5.0)
 
 
+def test_marker_array_round_trip():
+    from avs_ros.core.markers import object_markers
+    from avs_ros.core.postprocess import SoundingObject, make_palette
+
+    store = typestore()
+    obj = SoundingObject(1, "sounding", 0.75, 10, 20, 5, 4, 12.0, 21.5, 18)
+    specs = object_markers([obj], make_palette(), 0.01)
+    msg = messages.marker_array(store, START + 5, "camera", specs)
+    back = store.deserialize_cdr(store.serialize_cdr(msg, "visualization_msgs/msg/MarkerArray"),
+                                 "visualization_msgs/msg/MarkerArray")
+    first, box, label = back.markers
+    assert first.action == messages.DELETEALL and first.header.stamp.nanosec == 5
+    assert (box.type, box.ns, len(box.points)) == (messages.LINE_STRIP, "box", 5)
+    assert (box.points[0].x, box.points[0].y) == pytest.approx((0.095, 0.195))
+    assert (box.points[2].x, box.points[2].y) == pytest.approx((0.145, 0.235))
+    assert (box.color.r, box.color.g, box.color.b, box.color.a) == (1.0, 0.0, 0.0, 1.0)
+    assert box.pose.orientation.w == 1.0 and box.scale.x == pytest.approx(0.02)
+    assert (label.type, label.text) == (messages.TEXT_VIEW_FACING, "sounding 0.75")
+    assert label.header.frame_id == "camera"
+
+
 # ---- bad input ------------------------------------------------------------------------------
 def _bag_with(tmp_path, topics: dict[str, str], extra_types: dict[str, str] | None = None):
     """A bag with one message per topic (topic -> type); images 8x8 rgb8."""

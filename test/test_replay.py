@@ -101,12 +101,19 @@ def test_output_bag_has_inputs_and_node_topics(bag, result):
         types = {c.topic: c.msgtype for c in dst.connections}
         logs = [t for _, t, _ in dst.messages()]
     processed = data["frames"]["processed"]
-    assert {t: counts[t] for t in ("/avs_node/mask", "/avs_node/overlay", "/avs_node/objects")} \
-        == dict.fromkeys(("/avs_node/mask", "/avs_node/overlay", "/avs_node/objects"), processed)
+    node = ("/avs_node/mask", "/avs_node/overlay", "/avs_node/objects", "/avs_node/markers")
+    assert {t: counts[t] for t in node} == dict.fromkeys(node, processed)
     assert types["/avs_node/objects"] == "avs_ros/msg/SoundingObjectArray"
+    assert types["/avs_node/markers"] == "visualization_msgs/msg/MarkerArray"
     assert logs == sorted(logs)
     objects = _topic_messages(out / "bag", "/avs_node/objects")
     masks = _topic_messages(out / "bag", "/avs_node/mask")
+    with AnyReader([out / "bag"]) as reader:
+        conns = [c for c in reader.connections if c.topic == "/avs_node/markers"]
+        markers = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(conns)]
+    for m in markers:
+        stamp = m.markers[0].header.stamp.sec * 10**9 + m.markers[0].header.stamp.nanosec
+        assert m.markers[0].action == 3 and len(m.markers) == 1 + 2 * len(objects[stamp].objects)
     for stamp, msg in objects.items():
         window = (msg.audio_window_end.sec - msg.audio_window_start.sec) * 10**9 + \
             msg.audio_window_end.nanosec - msg.audio_window_start.nanosec

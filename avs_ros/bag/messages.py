@@ -11,16 +11,48 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+from rosbags.typesys.base import Nodetype
 from rosbags.typesys.store import Typestore
 
 from avs_ros.core.image_codec import ImageFields, mask_to_mono8, rgb_to_bgr8
+from avs_ros.core.markers import MarkerSpec
 from avs_ros.core.postprocess import SoundingObject
 
-from .types import AUDIO_INFO, COMPRESSED_IMAGE, IMAGE, OBJECTS
+from .types import AUDIO_INFO, COMPRESSED_IMAGE, IMAGE, MARKER_ARRAY, OBJECTS
 
 NS_PER_S = 1_000_000_000
 #: PortAudio's paInt16 constant (mgonzs13 AudioInfo.format)
 PA_INT16 = 8
+#: visualization_msgs/Marker constants
+LINE_STRIP, TEXT_VIEW_FACING, ADD, DELETEALL = 4, 9, 0, 3
+_BASE_DEFAULTS = {"string": "", "bool": False, "float32": 0.0, "float64": 0.0}
+_NUMPY = {"bool": np.bool_, "byte": np.uint8, "char": np.uint8, "float32": np.float32,
+          "float64": np.float64, "int8": np.int8, "int16": np.int16, "int32": np.int32,
+          "int64": np.int64, "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
+          "uint64": np.uint64}
+
+
+def default(store: Typestore, msgtype: str, **fields):
+    """A ``msgtype`` message with every field at its ROS default (0, "", empty sequences,
+    nested defaults), then ``fields`` set (rosbags message classes take no defaults)."""
+    values = {}
+    for name, (kind, spec) in store.fielddefs[msgtype][1]:
+        if name in fields:
+            continue
+        if kind == Nodetype.BASE:
+            values[name] = _BASE_DEFAULTS.get(spec[0], 0)
+        elif kind == Nodetype.NAME:
+            values[name] = default(store, spec)
+        else:
+            (sub_kind, sub), size = spec
+            if sub_kind == Nodetype.BASE and sub[0] in _NUMPY:
+                values[name] = np.zeros(size if kind == Nodetype.ARRAY else 0, _NUMPY[sub[0]])
+            elif kind == Nodetype.ARRAY:
+                values[name] = [default(store, sub) if sub_kind == Nodetype.NAME
+                                else _BASE_DEFAULTS.get(sub[0], 0) for _ in range(size)]
+            else:
+                values[name] = []
+    return store.types[msgtype](**values, **fields)
 
 
 def time_msg(store: Typestore, stamp_ns: int):
@@ -131,3 +163,33 @@ def sounding_objects(store: Typestore, stamp_ns: int, frame_id: str,
                                 audio_window_start=time_msg(store, window_start_ns),
                                 audio_window_end=time_msg(store, window_end_ns),
                                 inference_latency_ms=float(latency_ms))
+
+
+def marker_array(store: Typestore, stamp_ns: int, frame_id: str, specs: Sequence[MarkerSpec]):
+    """visualization_msgs/MarkerArray as the node publishes it: a DELETEALL marker (clears
+    the previous frame's), then per :class:`~avs_ros.core.markers.MarkerSpec` a LINE_STRIP
+    box or a TEXT_VIEW_FACING label in the image's frame (identity orientation)."""
+    head = header(store, stamp_ns, frame_id)
+    quat = default(store, "geometry_msgs/msg/Quaternion", w=1.0)
+    point = store.types["geometry_msgs/msg/Point"]
+    markers = [default(store, "visualization_msgs/msg/Marker", header=head, id=0,
+                       action=DELETEALL)]
+    for spec in specs:
+        colour = store.types["std_msgs/msg/ColorRGBA"](*(float(c) for c in spec.rgba))
+        common = dict(header=head, ns=spec.ns, id=spec.id, action=ADD, color=colour)
+        if spec.kind == "box":
+            markers.append(default(
+                store, "visualization_msgs/msg/Marker", type=LINE_STRIP,
+                pose=default(store, "geometry_msgs/msg/Pose", orientation=quat),
+                scale=default(store, "geometry_msgs/msg/Vector3", x=spec.line_width_m),
+                points=[point(x=float(x), y=float(y), z=0.0) for x, y in spec.points],
+                **common))
+        else:
+            x, y = spec.position
+            markers.append(default(
+                store, "visualization_msgs/msg/Marker", type=TEXT_VIEW_FACING,
+                pose=default(store, "geometry_msgs/msg/Pose", orientation=quat,
+                             position=point(x=float(x), y=float(y), z=0.0)),
+                scale=default(store, "geometry_msgs/msg/Vector3", z=spec.height_m),
+                text=spec.text, **common))
+    return store.types[MARKER_ARRAY](markers=markers)

@@ -7,7 +7,9 @@ processing time):
 
 - ``/avs_node/mask``: sensor_msgs/Image ``mono8`` class ids at the image's size;
 - ``/avs_node/overlay``: sensor_msgs/Image ``bgr8``, the mask blended over the image;
-- ``/avs_node/objects``: avs_ros/SoundingObjectArray (audio window, latency in ms).
+- ``/avs_node/objects``: avs_ros/SoundingObjectArray (audio window, latency in ms);
+- ``/avs_node/markers``: visualization_msgs/MarkerArray, box and label per object
+  (:func:`avs_ros.core.markers.object_markers`, ``marker_m_per_px`` as the node's).
 
 ``ros2 bag play`` of this bag with the shipped RViz config shows camera, overlay and mask.
 
@@ -24,13 +26,15 @@ import cv2
 import numpy as np
 
 from ..bag import messages
-from ..bag.types import IMAGE, OBJECTS
+from avs_ros.core.markers import object_markers
+
+from ..bag.types import IMAGE, MARKER_ARRAY, OBJECTS
 from ..bag.writer import BagWriter
 from .engine import ProcessedFrame
 from .evaluation import FrameScore
 
 NODE_TOPICS = {"mask": "/avs_node/mask", "overlay": "/avs_node/overlay",
-               "objects": "/avs_node/objects"}
+               "objects": "/avs_node/objects", "markers": "/avs_node/markers"}
 
 
 class OutputBag:
@@ -40,10 +44,17 @@ class OutputBag:
         path: folder to create (replaced when it exists).
         store: typestore for our outputs (:func:`avs_ros.bag.types.typestore`).
         storage: ``"mcap"`` or ``"sqlite3"``.
+        palette: uint8 [N, 3] RGB colours by class id (the pipeline's), for the markers.
+        marker_m_per_px: marker scale, metres per image pixel (node parameter).
     """
 
-    def __init__(self, path: str | Path, store, storage: str = "mcap") -> None:
+    def __init__(self, path: str | Path, store, storage: str = "mcap",
+                 palette: np.ndarray | None = None, marker_m_per_px: float = 0.001) -> None:
+        from avs_ros.core.postprocess import make_palette
+
         self.store = store
+        self.palette = make_palette() if palette is None else palette
+        self.marker_m_per_px = float(marker_m_per_px)
         self.bag = BagWriter(path, store, storage, overwrite=True)
         self._conns: dict[str, object] = {}
 
@@ -63,6 +74,8 @@ class OutputBag:
                          messages.bgr8_image(s, stamp, fid, res.overlay))
         self.bag.put(NODE_TOPICS["objects"], OBJECTS, done, messages.sounding_objects(
             s, stamp, fid, res.objects, frame.window_start_ns, stamp, res.timings_ms["total"]))
+        self.bag.put(NODE_TOPICS["markers"], MARKER_ARRAY, done, messages.marker_array(
+            s, stamp, fid, object_markers(res.objects, self.palette, self.marker_m_per_px)))
 
     def advance(self, now_ns: int) -> None:
         """Write what is queued up to bag time ``now_ns`` (outputs are never earlier)."""
