@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                       progress=lambda n: bar.update(1))
         print("[2/3] loading the model", flush=True)
         model = model_mod.load(args.checkpoint, args.preset, args.backend, args.device,
-                               args.threads)
+                               args.threads, args.image_size)
         print(f"      {model.source} on {args.backend}/{args.device}", flush=True)
         print("[3/3] replaying through the node's pipeline", flush=True)
         data = replay(out / "input_bag", out, model)

@@ -63,6 +63,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     g.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     g.add_argument("--threads", type=int, default=None, help="CPU threads (default: library's)")
+    g.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="network input size, multiples of 32 (default: the model's)")
 
 
 def print_summary(data: dict, stream=sys.stdout) -> None:
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         model = model_mod.load(args.checkpoint, args.preset, args.backend, args.device,
-                               args.threads)
+                               args.threads, args.image_size)
     except (ValueError, PresetError, CheckpointError, BackendUnavailable,
             FileNotFoundError) as exc:
         print(f"avs replay: cannot load the model: {exc}", file=sys.stderr)

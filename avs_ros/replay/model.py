@@ -45,7 +45,8 @@ def shipped_checkpoint() -> Path | None:
 
 
 def load(checkpoint: str | None, preset: str = "lightavseg_t", backend: str = "torch",
-         device: str = "cpu", threads: int | None = None) -> LoadedModel:
+         device: str = "cpu", threads: int | None = None,
+         image_size: tuple[int, int] | None = None) -> LoadedModel:
     """Load the model for replay.
 
     Args:
@@ -55,6 +56,8 @@ def load(checkpoint: str | None, preset: str = "lightavseg_t", backend: str = "t
         backend: ``"torch"`` or ``"onnxruntime"``.
         device: ``"cpu"`` or ``"cuda[:N]"``.
         threads: intra-op CPU threads (None: library default).
+        image_size: (h, w) network input in px, multiples of 32, overriding the model's
+            (torch only, as the node's ``image_size`` parameter); None keeps it.
 
     Raises:
         ValueError: a backend that does not fit the checkpoint's kind.
@@ -62,7 +65,13 @@ def load(checkpoint: str | None, preset: str = "lightavseg_t", backend: str = "t
     """
     path = Path(checkpoint) if checkpoint else shipped_checkpoint()
     onnx = path is not None and path.suffix.lower() == ".onnx"
+    if image_size is not None and (len(image_size) != 2 or any(
+            int(v) <= 0 or int(v) % 32 for v in image_size)):
+        raise ValueError(f"image size must be two positive multiples of 32 px, got {image_size}")
     if backend == "onnxruntime" or onnx:
+        if image_size is not None:
+            raise ValueError("an ONNX file's input size is fixed at export; drop --image-size "
+                             "or export again at that size")
         if not onnx or backend != "onnxruntime":
             raise ValueError("an .onnx checkpoint runs on --backend onnxruntime and that backend "
                              f"needs an .onnx file; got backend {backend!r} and checkpoint "
@@ -76,11 +85,18 @@ def load(checkpoint: str | None, preset: str = "lightavseg_t", backend: str = "t
         from avs_models.checkpoints import load_model
 
         model, meta = load_model(path)
+        _resize(model, image_size)
         return LoadedModel(TorchBackend(model, device, threads), model.contract,
                            meta.get("class_names"), str(path), False)
     log.warning("no checkpoint given and no shipped default installed: running preset %s with "
                 "RANDOM weights; masks and J/F mean nothing (pass --checkpoint)", preset)
     torch.manual_seed(0)
     model = build_model(preset).eval()
+    _resize(model, image_size)
     return LoadedModel(TorchBackend(model, device, threads), model.contract, None,
                        f"preset {preset} (random weights)", True)
+
+
+def _resize(model, image_size: tuple[int, int] | None) -> None:
+    if image_size is not None:
+        model.contract = replace(model.contract, image_size=tuple(int(v) for v in image_size))
