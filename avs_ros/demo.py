@@ -64,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; results in {out}:")
     print("  report.html   summary, plots and example frames (open in a browser)")
     print("  overlay.mp4   predicted masks over the camera, ground truth outlined in white")
-    print(f"  bag/          inputs + /avs_node/{{mask,overlay,objects}}: "
+    print(f"  bag/          inputs + /avs_node/{{mask,overlay,objects,markers}}: "
           f"ros2 bag play {out / 'bag'}")
     return 0

@@ -82,7 +82,7 @@ def test_counts_and_output_files(result):
     video = cv2.VideoCapture(str(out / "overlay.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES - GONE
     ok, frame = video.read()
-    assert ok and frame.shape == (64, 64, 3)
+    assert ok and frame.shape == (448, 448, 3)      # 64 px enlarged 7x for legibility
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4 and "J (mean IoU)" in html
     lat = data["latency"]

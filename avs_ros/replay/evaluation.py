@@ -12,8 +12,8 @@ Binary scores use the pipeline's probability map: logits are recovered as
 ``log(p) - log(1 - p)`` (clipped to +-100, where float32 sigmoid saturates), so J (sigmoid >
 0.5) and F (thresholds on sigmoid) see the same values as the model's output at the frame's
 size. J thresholds at 0.5, the benchmark's rule, whatever ``--score-threshold`` the
-published masks use (they agree at the default 0.5). Grouping for F: one group per clip when the bag names clips (``/avs/clip``, AVSBench
-bags), else the whole stream is one group.
+published masks use (they agree at the default 0.5). Grouping for F: one group per clip
+when the bag names clips (``/avs/clip``, AVSBench bags), else the whole stream is one group.
 """
 from __future__ import annotations
 

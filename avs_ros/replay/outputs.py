@@ -14,9 +14,10 @@ processing time):
 ``ros2 bag play`` of this bag with the shipped RViz config shows camera, overlay and mask.
 
 Video: one MP4 (``mp4v``) frame per processed frame, in stamp order: the overlay with the
-ground truth's outline in white (when present) and a caption (time, J). Its rate is the
-camera's (median frame interval of the bag's image stamps); frames of another size are
-resized to the first one's.
+ground truth's outline in white (when present) and a caption (time, objects, J). Its rate
+is the camera's (image count over the bag's span); frames narrower than
+:data:`MIN_VIDEO_WIDTH` are enlarged by an integer factor (nearest neighbour) so that masks
+and caption stay legible; frames of another size than the first are resized to it.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from ..bag.writer import BagWriter
 from .engine import ProcessedFrame
 from .evaluation import FrameScore
 
+MIN_VIDEO_WIDTH = 448
 NODE_TOPICS = {"mask": "/avs_node/mask", "overlay": "/avs_node/overlay",
                "objects": "/avs_node/objects", "markers": "/avs_node/markers"}
 
@@ -122,19 +124,20 @@ class OverlayVideo:
                                            cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(bgr, contours, -1, (255, 255, 255), 1)
         if self._writer is None:
-            self._size = (bgr.shape[1], bgr.shape[0])
+            k = -(-MIN_VIDEO_WIDTH // bgr.shape[1])      # ceil
+            self._size = (bgr.shape[1] * k, bgr.shape[0] * k)
             self._t0 = frame.image.stamp_ns
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"),
                                            self.fps, self._size)
             if not self._writer.isOpened():
                 raise RuntimeError(f"OpenCV cannot write an mp4v video to {self.path}")
         if (bgr.shape[1], bgr.shape[0]) != self._size:
-            bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
-        scale = max(0.35, self._size[0] / 640)
+            bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_NEAREST)
+        scale = max(0.5, self._size[0] / 900)
         text = _caption(frame, score, self._t0)
-        for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-            cv2.putText(bgr, text, (4, int(14 * scale) + 2), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.45 * scale, colour, width, cv2.LINE_AA)
+        for colour, width in (((0, 0, 0), 2), ((255, 255, 255), 1)):
+            cv2.putText(bgr, text, (6, int(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        colour, width, cv2.LINE_AA)
         self._writer.write(bgr)
         self.frames += 1
         return bgr

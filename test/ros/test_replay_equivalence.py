@@ -56,6 +56,7 @@ def _playlist(bag: Path, path: Path) -> None:
 
 
 def test_node_publishes_the_masks_of_avs_replay(ros_build, tmp_path):
+    assert NODE.is_file(), f"{NODE} is missing: the ROS build has no avs_node executable"
     bag = tmp_path / "in"
     write_bag(synth_stream(3.0, 10.0, seed=5, size=(64, 64), start_ns=1_700_000_000 * 10**9),
               bag, seed=5)
