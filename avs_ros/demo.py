@@ -2,8 +2,8 @@
 224 x 224, with its ground truth) written as a ROS 2 bag, replayed through the node's pipeline
 with the shipped default model on CPU, and J, F and FPS printed.
 
-Everything lands in one folder (default ``./avs_demo``; replaced on a re-run): ``input_bag/``
-(the generated bag), ``bag/`` (inputs + the node's output topics, for ``ros2 bag play`` and
+Everything lands in one folder (default ``runs/demo``, git-ignored; replaced on a re-run):
+``input_bag/`` (the generated bag), ``bag/`` (inputs + the node's output topics, for ``ros2 bag play`` and
 RViz), ``overlay.mp4``, ``report.html``, ``metrics.json``, ``frames.csv``.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``avs demo``."""
     from .replay.cli import add_model_arguments
 
-    parser.add_argument("--out", default="avs_demo", help="output folder (default ./avs_demo)")
+    parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     parser.add_argument("--duration", type=float, default=20.0, help="stream length, s (20)")
     parser.add_argument("--fps", type=float, default=15.0, help="camera frame rate (15)")
     parser.add_argument("--seed", type=int, default=0, help="scene seed (0)")

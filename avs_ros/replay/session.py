@@ -53,7 +53,7 @@ class ReplayOptions:
 class _Session(Sink):
     def __init__(self, out: Path, reader: BagReader, model: LoadedModel, opts: ReplayOptions,
                  fps: float, image_count: int) -> None:
-        storage = opts.storage or ("mcap" if any(out.suffix == ".mcap" for out in
+        storage = opts.storage or ("mcap" if any(p.suffix == ".mcap" for p in
                                                  reader.folder.iterdir()) else "sqlite3")
         flavour = reader.layout.audio_type
         self.bag = OutputBag(out / "bag", typestore(flavour), storage)
