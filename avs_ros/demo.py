@@ -3,8 +3,9 @@
 with the shipped default model on CPU, and J, F and FPS printed.
 
 Everything lands in one folder (default ``runs/demo``, git-ignored; replaced on a re-run):
-``input_bag/`` (the generated bag), ``bag/`` (inputs + the node's output topics, for ``ros2 bag play`` and
-RViz), ``overlay.mp4``, ``report.html``, ``metrics.json``, ``frames.csv``.
+``input_bag/`` (the generated bag), ``bag/`` (inputs + the node's output topics, for
+``ros2 bag play`` and RViz), ``overlay.mp4``, ``report.html``, ``metrics.json``,
+``frames.csv``.
 """
 from __future__ import annotations
 
