@@ -251,3 +251,18 @@ def test_not_a_bag(tmp_path):
     (tmp_path / "dir").mkdir()
     with pytest.raises(BagError, match="metadata.yaml is missing"):
         BagReader(tmp_path / "dir")
+
+
+def test_bag_command(tmp_path, capsys):
+    from avs_ros import cli
+
+    out = tmp_path / "cmd"
+    code = cli.main(["bag", "--source", "synth-stream", "--out", str(out), "--duration", "1",
+                     "--fps", "5", "--size", "64", "64", "--storage", "sqlite3"])
+    assert code == 0 and "5 frames" in capsys.readouterr().out
+    with BagReader(out) as reader:
+        assert reader.layout.message_count > 5
+    assert cli.main(["bag", "--source", "synth-stream", "--out", str(out)]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert cli.main(["bag", "--source", "avsbench", "--out", str(tmp_path / "x")]) == 2
+    assert "needs --root" in capsys.readouterr().err
