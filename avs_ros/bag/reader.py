@@ -151,15 +151,18 @@ class BagReader:
             raise BagError(f"bag {self.path} does not exist")
         if not (folder / "metadata.yaml").is_file():
             raise BagError(f"{self.path} is not a ROS 2 bag: {folder}/metadata.yaml is missing "
-                           "(expected a folder written by ros2 bag record or avs bag)")
+                           "(expected a folder written by ros2 bag record or avs bag; a "
+                           "recording that was killed lacks it: ros2 bag reindex FOLDER "
+                           "writes it)")
         default = typestore("audio_stamped" if audio_type == "audio_stamped"
                             else "audio_data_stamped")
         try:
             self._reader = AnyReader([folder], default_typestore=default)
             self._reader.open()
         except Exception as exc:     # rosbags raises several types for damaged storage
-            raise BagError(f"cannot open bag {folder}: {exc} (truncated or not a rosbag2 "
-                           "MCAP/sqlite3 recording?)") from exc
+            raise BagError(f"cannot open bag {folder}: {exc}; expected a complete rosbag2 "
+                           "recording in MCAP or sqlite3 (a truncated file, e.g. from a "
+                           "recorder that was killed, cannot be read)") from exc
         self.folder = folder
         self._pcm = ("S16LE", 16000, 1)     # ros-drivers format until an AudioInfo arrives
         self.layout = self._resolve(image_topic, audio_topic, audio_type, audio_info_topic,
