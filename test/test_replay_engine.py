@@ -143,3 +143,21 @@ def test_semantic_scores_and_size_mismatch():
     with pytest.raises(GroundTruthError, match=r"at stamp 6 ns is 4x4 px but its image .* "
                                                r"is 3x2 px"):
         ev.frame(_frame(6, np.zeros((2, 3), np.float32)))
+
+
+def test_binary_accumulation_equals_the_metric_with_clip_grouping():
+    rng = np.random.default_rng(2)
+    clips = ["a", "a", "b", "b", "b", "c"]
+    probs = [rng.random((5, 9)).astype(np.float32) for _ in clips]
+    gts = [(rng.random((5, 9)) > 0.5).astype(np.uint8) for _ in clips]
+    gts[5][:] = 0                                         # clip c: all empty -> F 0, counts
+    ev = Evaluator(1, "/gt", lambda *a: None)
+    ref = BinaryAVSMetric("clip")
+    for k, clip in enumerate(clips):
+        ev.ground_truth(GroundTruthEvent(0, k, gts[k]))
+        ev.frame(_frame(k, probs[k], clip))
+        ref.update(probability_to_logits(probs[k]), torch.from_numpy(gts[k] != 0)[None], [clip])
+    got, want = ev.summary(), ref.compute()
+    for key in ("J", "F", "J_group_mean"):
+        assert got[key] == pytest.approx(want[key], rel=1e-6), key
+    assert (got["groups"], got["frames"]) == (3, 6)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from avs_models.metrics import (BinaryAVSMetric, SemanticAVSMetric, binary_f_curves, binary_iou,
+from avs_models.metrics import (NUM_THRESHOLDS, SemanticAVSMetric, binary_f_curves, binary_iou,
                                 semantic_frame_stats)
 
 from ..bag.reader import GroundTruthEvent
@@ -70,7 +70,10 @@ class Evaluator:
         self.gt_topic = gt_topic
         self.emit = emit
         self.horizon_ns = int(horizon_s * NS_PER_S)
-        self.binary = BinaryAVSMetric("clip") if num_classes == 1 else None
+        # binary, per clip: [sum of J, frames, sum of F curves float32 [255], non-empty frames]
+        # (BinaryAVSMetric's accumulation with grouping "clip", kept here so that each frame's
+        # J and F curve are computed once and also reported per frame)
+        self.binary: dict[str, list] | None = {} if num_classes == 1 else None
         self.semantic = SemanticAVSMetric(num_classes) if num_classes > 1 else None
         self.frames_scored = 0
         self.frames_unannotated = 0
@@ -126,9 +129,14 @@ class Evaluator:
         if self.binary is not None:
             logits = probability_to_logits(frame.result.probability)
             target = torch.from_numpy(gt != 0)[None]
-            self.binary.update(logits, target, [frame.clip])
             j = float(binary_iou(logits, target)[0])
             curves, non_empty = binary_f_curves(logits, target)
+            group = self.binary.setdefault(frame.clip, [0.0, 0, torch.zeros(NUM_THRESHOLDS), 0])
+            group[0] += j
+            group[1] += 1
+            if bool(non_empty[0]):
+                group[2] += curves[0]
+                group[3] += 1
             return FrameScore(j, float(curves[0].max()) if bool(non_empty[0]) else None)
         pred = torch.from_numpy(mask.astype(np.int64))[None]
         target = torch.from_numpy(gt.astype(np.int64))[None]
@@ -144,9 +152,12 @@ class Evaluator:
         if not self.frames_scored:
             return None
         if self.binary is not None:
-            out = self.binary.compute()
-            return {"task": "binary", "J": out["J"], "F": out["F"],
-                    "J_group_mean": out["J_group_mean"], "groups": out["groups"],
-                    "grouping": "clip", "frames": out["frames"]}
+            groups = list(self.binary.values())
+            frames = sum(g[1] for g in groups)
+            f = [float((g[2] / g[3]).max()) if g[3] else 0.0 for g in groups]
+            return {"task": "binary", "J": sum(g[0] for g in groups) / frames,
+                    "F": sum(f) / len(groups),
+                    "J_group_mean": sum(g[0] / g[1] for g in groups) / len(groups),
+                    "groups": len(groups), "grouping": "clip", "frames": frames}
         out = self.semantic.compute()
         return {"task": "semantic", "mIoU": out["mIoU"], "F": out["F"], "frames": out["frames"]}
