@@ -62,7 +62,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default lightavseg_t)")
     g.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     g.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    g.add_argument("--threads", type=int, default=None, help="CPU threads (default: library's)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="intra-op CPU threads (default: torch's choice; 1 is much faster for "
+                        "small models when other work keeps the cores busy)")
     g.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help="network input size, multiples of 32 (default: the model's)")
 
