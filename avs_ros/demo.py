@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from .bag import sources
     from .bag.cli import DEFAULT_START_NS
     from .bag.writer import write_bag
-    from .replay import model as model_mod
-    from .replay.cli import print_summary
+    from .replay.cli import load_model, print_summary
     from .replay.session import replay
 
     logging.basicConfig(level=logging.WARNING, format="avs demo: %(levelname)s: %(message)s")
@@ -56,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
                       out / "input_bag", seed=args.seed, overwrite=True,
                       progress=lambda n: bar.update(1))
         print("[2/3] loading the model", flush=True)
-        model = model_mod.load(args.checkpoint, args.preset, args.backend, args.device,
-                               args.threads, args.image_size)
+        model = load_model(args)
         print(f"      {model.source} on {args.backend}/{args.device}", flush=True)
         print("[3/3] replaying through the node's pipeline", flush=True)
         data = replay(out / "input_bag", out, model)

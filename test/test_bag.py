@@ -266,3 +266,26 @@ def test_bag_command(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert cli.main(["bag", "--source", "avsbench", "--out", str(tmp_path / "x")]) == 2
     assert "needs --root" in capsys.readouterr().err
+
+
+def test_compressed_audio_info_is_a_bad_message_not_a_crash(tmp_path):
+    from avs_ros.bag.reader import BadMessage
+
+    store = typestore()
+    out = tmp_path / "mp3"
+    info = store.types["audio_common_msgs/msg/AudioInfo"](
+        channels=1, sample_rate=16000, sample_format="S16LE", bitrate=64000, coding_format="mp3")
+    with BagWriter(out, store) as bag:
+        bag.write("/camera/image_raw", IMAGE, START,
+                  messages.rgb_image(store, START, "cam", np.zeros((8, 8, 3), np.uint8)))
+        bag.write("/audio/audio_info", "audio_common_msgs/msg/AudioInfo", START + 1, info)
+        bag.write("/audio/audio_stamped", "audio_common_msgs/msg/AudioDataStamped", START + 2,
+                  messages.audio_stamped(store, "audio_data_stamped", START, "mic",
+                                         np.zeros(320, np.float32)))
+    with BagReader(out) as reader:
+        events = list(reader.events())
+    bad = [e for e in events if isinstance(e, BadMessage)]
+    assert len(bad) == 1 and bad[0].topic == "/audio/audio_info"
+    assert "coding_format='mp3'" in bad[0].reason and "format:=wave" in bad[0].reason
+    audio = [e for e in events if isinstance(e, AudioEvent)]
+    assert (audio[0].fmt, audio[0].sample_rate, audio[0].channels) == ("S16LE", 16000, 1)

@@ -19,7 +19,7 @@ from avs_ros import cli
 from avs_ros.bag.sources import Frame, synth_stream
 from avs_ros.bag.writer import write_bag
 from avs_ros.replay.evaluation import GroundTruthError
-from avs_ros.replay.model import LoadedModel
+from avs_ros.core.model_source import LoadedModel
 from avs_ros.replay.session import replay
 
 START = 1_700_000_000 * 10**9

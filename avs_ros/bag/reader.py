@@ -9,9 +9,10 @@ preferred when several); the audio is the ``audio_common_msgs/msg/AudioDataStamp
 stored in the bag; a bag without them (recorded before ROS 2 Iron) falls back to our
 typestore with the ``audio_type`` flavour.
 
-Audio follows the node's rules: AudioDataStamped bytes are read in the format of the latest
-AudioInfo on ``audio_info_topic`` (S16LE, 16 kHz, mono until one arrives; only raw PCM, i.e.
-coding "wave"); AudioStamped carries its format (paInt16 or paFloat32) in every message.
+Audio is read with the node's own functions (:mod:`avs_ros.core.audio_msgs`): AudioDataStamped
+bytes in the format of the latest AudioInfo on ``audio_info_topic`` (S16LE, 16 kHz, mono until
+one arrives; only raw PCM, i.e. coding "wave"); AudioStamped carries its format (paInt16 or
+paFloat32) in every message.
 
 Errors: problems with the bag as a whole (missing file, unreadable or truncated storage, no
 camera or audio topic, an unknown audio type, a ground-truth topic that is not mono8) raise
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from rosbags.highlevel import AnyReader
 
-from avs_ros.core.audio_buffer import BYTE_FORMATS
+from avs_ros.core import audio_msgs
 from avs_ros.core.errors import AudioFormatError, ImageFormatError
 from avs_ros.core.image_codec import compressed_to_rgb, raw_to_rgb
 
@@ -38,9 +39,6 @@ from .types import AUDIO_INFO, COMPRESSED_IMAGE, IMAGE, STRING, typestore
 
 NS_PER_S = 1_000_000_000
 AUDIO_TYPES = {v: k for k, v in STAMPED_AUDIO.items()}   # message type -> flavour
-#: PortAudio sample formats of mgonzs13 messages: constant -> (field, name)
-PORTAUDIO_FORMATS = {8: ("int16_data", "paInt16"), 1: ("float32_data", "paFloat32")}
-PCM_CODINGS = ("wave", "wav", "pcm", "raw", "")
 #: topics of our own outputs, never taken for the camera
 OUTPUT_PREFIX = "/avs_node/"
 
@@ -118,7 +116,7 @@ class BagLayout:
 
 
 def _stamp(header) -> int:
-    return int(header.stamp.sec) * NS_PER_S + int(header.stamp.nanosec)
+    return audio_msgs.stamp_to_ns(header.stamp)
 
 
 class BagReader:
@@ -164,7 +162,7 @@ class BagReader:
                            "recording in MCAP or sqlite3 (a truncated file, e.g. from a "
                            "recorder that was killed, cannot be read)") from exc
         self.folder = folder
-        self._pcm = ("S16LE", 16000, 1)     # ros-drivers format until an AudioInfo arrives
+        self._pcm = audio_msgs.PcmFormat()   # ros-drivers format until an AudioInfo arrives
         self.layout = self._resolve(image_topic, audio_topic, audio_type, audio_info_topic,
                                     gt_topic, clip_topic)
 
@@ -305,33 +303,14 @@ class BagReader:
                           msg.is_bigendian)
 
     def _set_pcm(self, info) -> None:
-        coding = str(info.coding_format).lower()
-        fmt = str(info.sample_format).upper() or "S16LE"
-        if coding not in PCM_CODINGS or fmt.lower() not in BYTE_FORMATS \
-                or int(info.sample_rate) <= 0 or int(info.channels) <= 0:
-            raise AudioFormatError(
-                f"AudioInfo announces coding_format={info.coding_format!r}, sample_format="
-                f"{info.sample_format!r}, {info.sample_rate} Hz, {info.channels} channel(s); "
-                f"expected raw PCM ('wave') in {sorted(k.upper() for k in BYTE_FORMATS)} with "
-                "a positive rate and channel count")
-        self._pcm = (fmt, int(info.sample_rate), int(info.channels))
+        self._pcm = audio_msgs.pcm_format_from_info(info)
 
     def _audio(self, msg, log_ns: int) -> AudioEvent:
-        stamp = _stamp(msg.header)
-        if self.layout.audio_type == "audio_data_stamped":
-            fmt, rate, channels = self._pcm
-            return AudioEvent(log_ns, stamp, np.asarray(msg.audio.data, np.uint8), rate,
-                              channels, fmt)
-        info = msg.audio.info
-        entry = PORTAUDIO_FORMATS.get(int(info.format))
-        if entry is None:
-            known = ", ".join(f"{n} ({c})" for c, (_, n) in PORTAUDIO_FORMATS.items())
-            raise AudioFormatError(f"AudioStamped info.format={info.format}; expected {known}")
-        if int(info.rate) <= 0 or int(info.channels) <= 0:
-            raise AudioFormatError(f"AudioStamped info announces {info.rate} Hz and "
-                                   f"{info.channels} channel(s); both must be positive")
-        return AudioEvent(log_ns, stamp, getattr(msg.audio.audio_data, entry[0]), int(info.rate),
-                          int(info.channels), None)
+        chunk = audio_msgs.chunk_from_audio_data_stamped(msg, self._pcm) \
+            if self.layout.audio_type == "audio_data_stamped" \
+            else audio_msgs.chunk_from_audio_stamped(msg)
+        return AudioEvent(log_ns, chunk.stamp_ns, chunk.samples, chunk.sample_rate,
+                          chunk.channels, chunk.fmt)
 
     # ---- context -----------------------------------------------------------------------------
     def close(self) -> None:

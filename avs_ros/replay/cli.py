@@ -66,7 +66,27 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                    help="intra-op CPU threads (default: torch's choice; 1 is much faster for "
                         "small models when other work keeps the cores busy)")
     g.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                   help="network input size, multiples of 32 (default: the model's)")
+                   help="network input size, multiples of 32 (default: the model's; torch only)")
+
+
+def load_model(args: argparse.Namespace):
+    """The model named by the model options, loaded as the node loads it
+    (:func:`avs_ros.core.model_source.load_backend`: a checkpoint, the shipped default, or
+    the preset with random weights from seed 0), with a loud warning for random weights.
+
+    Raises:
+        ValueError, PresetError, CheckpointError, BackendUnavailable, FileNotFoundError:
+            from the loader.
+    """
+    from avs_ros.core.model_source import load_backend
+
+    model = load_backend(args.preset, args.checkpoint or "", args.backend, args.device,
+                         args.threads or 0, tuple(args.image_size) if args.image_size else None)
+    if model.random_weights:
+        logging.getLogger("avs").warning(
+            "no checkpoint given and no shipped default installed: running %s with RANDOM "
+            "weights; masks and J/F mean nothing (pass --checkpoint)", model.source)
+    return model
 
 
 def print_summary(data: dict, stream=sys.stdout) -> None:
@@ -105,7 +125,6 @@ def run(args: argparse.Namespace) -> int:
     from avs_models.errors import AVSInputError, BackendUnavailable, CheckpointError, PresetError
 
     from ..bag.reader import BagError, BagReader
-    from . import model as model_mod
     from .evaluation import GroundTruthError
     from .session import ReplayOptions, replay
 
@@ -121,8 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"avs replay: {exc}", file=sys.stderr)
         return 1
     try:
-        model = model_mod.load(args.checkpoint, args.preset, args.backend, args.device,
-                               args.threads, args.image_size)
+        model = load_model(args)
     except (ValueError, PresetError, CheckpointError, BackendUnavailable,
             FileNotFoundError) as exc:
         print(f"avs replay: cannot load the model: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avs_ros.core.model_source import LoadedModel
 from avs_ros.core.pipeline import Pipeline
 
 from ..bag.reader import BagReader
@@ -23,7 +24,6 @@ from ..bag.types import typestore
 from . import report
 from .engine import ProcessedFrame, ReplayEngine, Sink
 from .evaluation import Evaluator, FrameScore
-from .model import LoadedModel
 from .outputs import OutputBag, OverlayVideo
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,9 @@ gives, for every frame the node processed, byte-identical masks; the frames the 
 process it reports as dropped (its diagnostics account for every frame).
 
 The bag is a 3 s SynthAVS stream at 10 FPS, 64 x 64 px; the model is what both load for an
-empty checkpoint (the shipped default, else LightAVSeg-T with random weights from seed 0) at
-a 64 x 64 input with one CPU thread (identical arithmetic). The threshold 0.475 splits the
+empty checkpoint with the same loader (:func:`avs_ros.core.model_source.load_backend`: the
+shipped default, else LightAVSeg-T with random weights from seed 0) at a 64 x 64 input with
+one CPU thread (identical arithmetic). The threshold 0.475 splits the
 random-weight model's probabilities (about 0.44..0.50) so that masks are not trivially empty.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rosbags.highlevel import AnyReader
 
 from avs_ros.bag.sources import synth_stream
 from avs_ros.bag.writer import write_bag
-from avs_ros.replay import model as model_mod
+from avs_ros.core.model_source import load_backend
 from avs_ros.replay.session import ReplayOptions, replay
 
 PLAYER = Path(__file__).with_name("bag_player.py")
@@ -32,7 +33,7 @@ INPUTS = ("/camera/image_raw", "/audio/audio_stamped", "/audio/audio_info")
 def _replay_masks(bag: Path, out: Path) -> dict[str, str]:
     threads = torch.get_num_threads()
     try:
-        model = model_mod.load(None, "lightavseg_t", threads=1, image_size=(64, 64))
+        model = load_backend("lightavseg_t", "", threads=1, image_size=(64, 64))
         replay(bag, out, model, ReplayOptions(score_threshold=THRESHOLD, video=False),
                progress=False)
     finally:
