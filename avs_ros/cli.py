@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("avs_models.bench", "model-only latency at batch 1 (median/p90 ms, FPS, peak RSS)"),
     "synth": ("avs_models.data.synth.cli",
               "write a SynthAVS dataset in an AVSBench layout (S4, MS3, AVSS)"),
+    "bag": ("avs_ros.bag.cli", "write a ROS 2 bag from a SynthAVS stream or an AVSBench split"),
+    "replay": ("avs_ros.replay.cli",
+               "replay a ROS 2 bag through the node's pipeline: J/F, latency, video, report"),
+    "demo": ("avs_ros.demo", "one command: demo bag -> replay -> J, F, FPS, report and video"),
 }
 
 
