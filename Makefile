@@ -5,7 +5,7 @@ export AVS_VENV := $(abspath $(VENV))
 .PHONY: demo test setup setup-test
 
 demo: setup
-	$(VENV)/bin/avs summary
+	$(VENV)/bin/avs demo
 
 # ROS 2 Kilted from PyPI wheels + colcon build of our messages (see scripts/setup_ros.sh);
 # AVS_REQUIRE_ROS=1 makes the ROS tests fail, not skip, when that build is missing.
@@ -14,7 +14,7 @@ test: setup-test
 	AVS_REQUIRE_ROS=1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 setup:
-	scripts/bootstrap.sh onnx,train
+	scripts/bootstrap.sh onnx,train,replay
 
 setup-test:
-	scripts/bootstrap.sh onnx,train,test
+	scripts/bootstrap.sh onnx,train,replay,test

@@ -6,8 +6,10 @@ EXTRAS = {
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
     # Offline training and evaluation.
     "train": ["pyyaml>=6", "tqdm>=4.60", "pillow>=10", "soundfile>=0.12", "scikit-image>=0.22"],
-    # The test suite.
-    "test": ["pytest>=8", "pytest-timeout>=2.2"],
+    # Bags, replay reports and the demo.
+    "replay": ["rosbags>=0.10", "matplotlib>=3.7", "tqdm>=4.60"],
+    # The test suite (mcap's own reader checks that our bags decode without rosbags).
+    "test": ["pytest>=8", "pytest-timeout>=2.2", "mcap>=1.1", "mcap-ros2-support>=0.5"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
