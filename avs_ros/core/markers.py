@@ -1,0 +1,74 @@
+"""RViz marker geometry for sounding objects (ROS-free; the node fills MarkerArray from it).
+
+Markers live in the input image's ``frame_id`` on the plane z = 0, with pixel (u, v) at
+(u * m_per_px, v * m_per_px) metres: x to the right and y down, the optical-frame convention
+of camera images. Without camera intrinsics there is no metric placement, so this is a scaled
+copy of the image plane (the same choice as drawing on the image, but viewable in 3-D views);
+``m_per_px`` is the scale. Per object: a closed box outline (LINE_STRIP, namespace "box") and
+a label "name score" above the box (TEXT_VIEW_FACING, namespace "label"), both in the
+object's class colour with RGBA floats in [0, 1]. The node sends a DELETEALL marker first in
+every array, so markers of objects that vanished never linger.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .postprocess import SoundingObject
+
+
+@dataclass(frozen=True)
+class MarkerSpec:
+    """One marker: ``kind`` "box" (``points``: 5 corners (x, y) in m, closed) or "label"
+    (``position`` (x, y) in m, ``text``, ``height_m`` of the letters); ``line_width_m`` of a
+    box's outline; ``ns``, ``id`` as in visualization_msgs/Marker; ``rgba`` floats in [0, 1]."""
+
+    kind: str
+    ns: str
+    id: int
+    rgba: tuple[float, float, float, float]
+    points: tuple[tuple[float, float], ...] = ()
+    position: tuple[float, float] = (0.0, 0.0)
+    text: str = ""
+    height_m: float = 0.0
+    line_width_m: float = 0.0
+
+
+def object_markers(objects: Sequence[SoundingObject], palette: np.ndarray,
+                   m_per_px: float, text_height_px: float = 16.0,
+                   line_width_px: float = 2.0) -> list[MarkerSpec]:
+    """Box outline and label per object (ids 0, 1, 2 ... in ``objects`` order).
+
+    Args:
+        objects: from :class:`~avs_ros.core.postprocess.Postprocessor`.
+        palette: uint8 [N, 3] RGB by class id (N > every class id).
+        m_per_px: metres per pixel (> 0).
+        text_height_px: label letter height in px.
+        line_width_px: box outline width in px.
+
+    The box follows pixel edges: the object's columns x .. x + w - 1 cover [x - 0.5, x + w - 0.5]
+    in pixel-centre coordinates (see :mod:`.postprocess`).
+
+    Raises:
+        ValueError: ``m_per_px <= 0`` or a class id outside the palette.
+    """
+    if not m_per_px > 0:
+        raise ValueError(f"m_per_px must be > 0, got {m_per_px!r}")
+    out: list[MarkerSpec] = []
+    for i, obj in enumerate(objects):
+        if not 0 <= obj.class_id < len(palette):
+            raise ValueError(f"class id {obj.class_id} has no colour (palette of {len(palette)})")
+        r, g, b = (float(c) / 255.0 for c in palette[obj.class_id])
+        rgba = (r, g, b, 1.0)
+        x0, y0 = (obj.x - 0.5) * m_per_px, (obj.y - 0.5) * m_per_px
+        x1, y1 = (obj.x + obj.width - 0.5) * m_per_px, (obj.y + obj.height - 0.5) * m_per_px
+        corners = ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0))
+        out.append(MarkerSpec("box", "box", i, rgba, points=corners,
+                              line_width_m=line_width_px * m_per_px))
+        label_y = y0 - 0.75 * text_height_px * m_per_px    # just above the box
+        out.append(MarkerSpec("label", "label", i, rgba, position=((x0 + x1) / 2, label_y),
+                              text=f"{obj.class_name} {obj.score:.2f}",
+                              height_m=text_height_px * m_per_px))
+    return out
