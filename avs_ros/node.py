@@ -280,10 +280,19 @@ class AvsNode(LifecycleNode):
 
     # ---- inference ----------------------------------------------------------------------
     def _run_worker(self) -> None:
+        stats = self._pairer.stats
         while not self._stop.is_set():
             self._wake.wait(0.05)
             self._wake.clear()
+            before = (stats.dropped_no_audio, stats.dropped_audio_gone)
             paired = self._pairer.take(self._now_ns())
+            if stats.dropped_no_audio > before[0]:
+                self._incident("dropped_no_audio", f"frame dropped: its audio had not arrived "
+                               f"{self._cfg['max_skew_s']} s (max_skew_s) after it; audio ends "
+                               f"at {self._pairer.buffer.end_ns} ns")
+            if stats.dropped_audio_gone > before[1]:
+                self._incident("dropped_audio_gone", "frame dropped: its audio window is "
+                               "older than the audio buffer holds (or before a reset)")
             if paired is not None and not self._stop.is_set():
                 self._process(paired)
 
