@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("avs_models.summary", "parameters (ours vs paper) and GFLOPs per preset"),
     "export": ("avs_models.export", "export a preset or checkpoint to ONNX"),
     "bench": ("avs_models.bench", "model-only latency at batch 1 (median/p90 ms, FPS, peak RSS)"),
+    "node-bench": ("avs_ros.node_bench", "avs_node end-to-end latency and overhead (needs ROS 2)"),
 }
 
 
