@@ -124,3 +124,38 @@ def test_invalid_parameters_are_rejected_with_a_reason(ros_build, tmp_path, bad)
     name = next(iter(bad))
     assert done.returncode == 2, done.stderr[-2000:]
     assert "invalid parameter" in done.stderr and name in done.stderr
+
+
+BEST_EFFORT_CAMERA = r"""
+import sys, time
+import rclpy
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+rclpy.init()
+node = rclpy.create_node("best_effort_camera")
+pub = node.create_publisher(Image, sys.argv[1], qos_profile_sensor_data)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    pub.publish(Image(height=2, width=2, encoding="mono8", step=2, data=bytes(4)))
+    rclpy.spin_once(node, timeout_sec=0.1)
+rclpy.try_shutdown()
+"""
+
+
+def test_reliable_subscription_warns_about_a_best_effort_camera(ros_build, tmp_path):
+    ns = f"/avs_test_{ros_build.token}_qos"
+    params = tmp_path / "params.yaml"
+    params.write_text(_params(ns, autostart=True, input_reliability="reliable",
+                              no_input_warning_s=1.0))
+    node = ros_build.start_python(
+        [str(NODE), "--ros-args", "-r", f"__ns:={ns}", "--params-file", str(params)],
+        "ros_drivers")
+    try:
+        camera = ros_build.run_python(["-c", BEST_EFFORT_CAMERA, f"{ns}/camera/image_raw",
+                                       "12"], "ros_drivers", timeout=120)
+    finally:
+        _, log = stop(node)
+    assert camera.returncode == 0, camera.stderr[-2000:]
+    assert f"no images received on {ns}/camera/image_raw" in log, log[-3000:]
+    assert "1 publisher(s) there (best_effort)" in log
+    assert "set input_reliability:=best_effort" in log
