@@ -265,10 +265,10 @@ def _report(args, e2e: np.ndarray, lost: int, diag: dict) -> None:
                       ("e2e_p95_ms", "end-to-end p95"),
                       ("inference_p50_ms", "model inference median (node's Backend.infer)"),
                       ("overhead_p50_ms", "overhead = end-to-end - inference"),
-                      ("transport_p50_ms", "  of which DDS both ways + callbacks"),
+                      ("transport_p50_ms", "  of which DDS both ways + executor"),
                       ("preprocess_p50_ms", "  of which resize + normalise"),
                       ("logmel_p50_ms", "  of which log-mel"),
-                      ("postprocess_p50_ms", "  of which mask, objects, overlay")):
+                      ("postprocess_p50_ms", "  of which mask + objects at frame size")):
         print(f"  {text:<48} {figures[key]:8.2f} ms")
 
 
