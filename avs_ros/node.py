@@ -114,7 +114,7 @@ class AvsNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         self._audio_cls = getattr(module, audio_msgs.FLAVOURS[self._flavour])
-        self._info_cls = getattr(module, "AudioInfo")
+        self._info_cls = module.AudioInfo
         cfg["audio_topic"] = cfg["audio_topic"] or (
             "/audio/audio_stamped" if self._flavour == "audio_data_stamped" else "/audio")
         self._cfg = cfg
@@ -307,10 +307,9 @@ class AvsNode(LifecycleNode):
             return
         self._pubs["mask"].publish(conv.fields_to_image(mask_to_mono8(result.mask), header))
         mask_ms = (time.perf_counter() - arrival) * 1e3
-        latency_ms = (time.perf_counter() - arrival) * 1e3
         self._pubs["objects"].publish(conv.objects_to_msg(
             header, result.objects, paired.stamp_ns - self._window_ns, paired.stamp_ns,
-            latency_ms))
+            (time.perf_counter() - arrival) * 1e3))
         self._pubs["markers"].publish(conv.markers_to_msg(header, object_markers(
             result.objects, self._pipeline.palette, self._cfg["marker_m_per_px"])))
         if "overlay" in self._pubs:

@@ -5,7 +5,7 @@ Field-by-field copies only; the logic they feed lives in :mod:`avs_ros.core`.
 from __future__ import annotations
 
 import array
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Time

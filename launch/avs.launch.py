@@ -36,18 +36,20 @@ NODES = [
      "parameters_file": None, "parameters": {}, "fixed": {}, "condition": "use_mic",
      "arguments": []},
     {"package": "rviz2", "executable": "rviz2", "name": "rviz2", "parameters_file": None,
-     "parameters": {}, "fixed": {}, "condition": "rviz", "arguments": ["-d", "share:rviz/avs.rviz"]},
+     "parameters": {}, "fixed": {}, "condition": "rviz",
+     "arguments": ["-d", "share:rviz/avs.rviz"]},
 ]
 
 
 def generate_launch_description():
     """The launch description built from ARGUMENTS and NODES."""
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument
     from launch.conditions import IfCondition
     from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
     from launch_ros.actions import Node
     from launch_ros.substitutions import FindPackageShare
+
+    from launch import LaunchDescription
 
     share = FindPackageShare("avs_ros")
     actions = [DeclareLaunchArgument(name, default_value=default, description=text)

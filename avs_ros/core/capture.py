@@ -10,7 +10,7 @@ runs off, an overrun that lost samples) it re-anchors to the wall clock and coun
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 NS_PER_S = 1_000_000_000
 

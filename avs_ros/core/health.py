@@ -7,8 +7,8 @@ node turns :class:`DiagnosticReport` into ``diagnostic_msgs/DiagnosticStatus``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 #: diagnostic levels as in diagnostic_msgs/DiagnosticStatus
 OK, WARN, ERROR = 0, 1, 2

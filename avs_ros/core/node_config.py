@@ -9,8 +9,9 @@ Types are the ROS parameter types: ``bool``, ``int``, ``float``, ``str``, ``int[
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from avs_models.backends import BACKENDS
 from avs_models.registry import PRESETS

@@ -20,6 +20,7 @@ import time
 import cv2
 import numpy as np
 import rclpy
+from avs_ros.msg import SoundingObjectArray
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -28,8 +29,6 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
-
-from avs_ros.msg import SoundingObjectArray
 
 NS = 1_000_000_000
 QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -115,7 +114,7 @@ class Driver:
                   timeout)
 
     def stamp(self, t_s: float):
-        ns = self.t0 + int(round(t_s * NS))
+        ns = self.t0 + round(t_s * NS)
         return ns, {"sec": ns // NS, "nanosec": ns % NS}
 
     def header(self, t_s: float, msg) -> int:
@@ -131,7 +130,7 @@ class Driver:
         msg = Image(height=height, width=width, encoding=encoding,
                     step=row if step is None else step)
         if data is None:
-            rng = np.random.default_rng(int(t_s * 1000))
+            rng = np.random.default_rng(round(t_s * 1000))
             data = rng.integers(0, 256, row * height, dtype=np.uint8).tobytes()
         msg.data = data
         stamp = self.header(t_s, msg)
@@ -146,7 +145,7 @@ class Driver:
         return stamp
 
     def tone(self, t_start: float, t_end: float, rate: int, channels: int = 1) -> np.ndarray:
-        n = int(round((t_end - t_start) * rate))
+        n = round((t_end - t_start) * rate)
         t = t_start + np.arange(n) / rate
         mono = 0.3 * np.sin(2 * math.pi * 440.0 * t)
         return np.repeat(mono[:, None], channels, axis=1).reshape(-1)
@@ -258,7 +257,7 @@ def lifecycle(d: Driver) -> None:
             msg = AudioStamped()
             d.header(t, msg)
             msg.audio.info.format, msg.audio.info.channels = fmt, channels
-            msg.audio.info.rate, msg.audio.info.chunk = rate, int(round(step * rate))
+            msg.audio.info.rate, msg.audio.info.chunk = rate, round(step * rate)
             if fmt == 8:
                 msg.audio.audio_data.int16_data = (samples * 32767).astype(np.int16).tolist()
             else:

@@ -59,7 +59,8 @@ def pulse(tmp_path):
         def up() -> bool:
             if server.poll() is not None:
                 raise AssertionError(f"pulseaudio exited: {server.stderr.read()[-2000:]}")
-            return subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0
+            return subprocess.run(["pactl", "info"], env=env, capture_output=True,
+                                  check=False).returncode == 0
         _wait_for("the PulseAudio server", up, 20)
         subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=avs_sink",
                         f"rate={RATE}", "channels=1", "format=s16le"],
@@ -127,7 +128,7 @@ def test_capture_node_publishes_what_was_played(ros_build, pulse, tmp_path):
         rec_out, rec_err = recorder.communicate(timeout=90)
     finally:
         stop(recorder)
-        node_out, node_err = stop(node)
+        node_err = stop(node)[1]
     assert recorder.returncode == 0, f"{rec_err[-2000:]}\nnode:\n{node_err[-3000:]}"
     out = json.loads(rec_out.strip().splitlines()[-1])
     assert out["info"] == {"channels": 1, "sample_rate": RATE, "sample_format": "S16LE",

@@ -102,7 +102,7 @@ def test_stream_every_encoding_and_bad_input(ros_build, tmp_path):
 
 
 def test_lifecycle_services_and_mgonzs13_audio(ros_build, tmp_path):
-    out, alive, logs = _run(ros_build, tmp_path, "lifecycle", "mgonzs13", autostart=False)
+    out, alive, _ = _run(ros_build, tmp_path, "lifecycle", "mgonzs13", autostart=False)
     assert out["rejected"]["successful"] is False
     assert "max_skew_s must be >= 0.0" in out["rejected"]["reason"]
     assert out["configure"] and out["activate"] and out["deactivate"] and out["activate_again"]
