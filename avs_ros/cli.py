@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("avs_ros.replay.cli",
                "replay a ROS 2 bag through the node's pipeline: J/F, latency, video, report"),
     "demo": ("avs_ros.demo", "one command: demo bag -> replay -> J, F, FPS, report and video"),
+    "node-bench": ("avs_ros.node_bench", "avs_node end-to-end latency and overhead (needs ROS 2)"),
 }
 
 

@@ -213,7 +213,7 @@ colcon_build() {
 # root: rosidl exports the NumPy include folder of the venv in the package's CMake targets,
 # and CMake refuses to export a folder inside the source tree, which the default venv
 # (.venv in the repo) is.
-pkg_paths=(package.xml CMakeLists.txt msg avs_ros avs_models launch config rviz)
+pkg_paths=(package.xml CMakeLists.txt msg bin avs_ros avs_models launch config rviz)
 stage_sources() {
   local p present=()
   for p in "${pkg_paths[@]}"; do [ -e "$root/$p" ] && present+=("$p"); done

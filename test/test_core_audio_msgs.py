@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from avs_ros.core.audio_buffer import AudioBuffer
-from avs_ros.core.audio_msgs import (PcmFormat, choose_flavour, chunk_from_audio_data_stamped,
-                                     chunk_from_audio_stamped, pcm_format_from_info, stamp_to_ns)
+from avs_ros.core.audio_msgs import (
+    PcmFormat,
+    choose_flavour,
+    chunk_from_audio_data_stamped,
+    chunk_from_audio_stamped,
+    pcm_format_from_info,
+    stamp_to_ns,
+)
 from avs_ros.core.errors import AudioFormatError
 
 

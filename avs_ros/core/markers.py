@@ -11,8 +11,8 @@ every array, so markers of objects that vanished never linger.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -130,9 +130,13 @@ class Postprocessor:
         """float32 [C, h, w] -> (mask uint8 [H, W], probability float32 [H, W])."""
         h, w = (int(v) for v in out_size)
         if self.num_classes == 1:
-            up = _resize(logits[0], (h, w), cv2.INTER_LINEAR)
-            prob = (1.0 / (1.0 + np.exp(-up.astype(np.float64)))).astype(np.float32)
-            return (prob > self.score_threshold).astype(np.uint8), prob
+            # float32 throughout, in place (a full-HD frame is 2 M pixels per operation)
+            prob = _resize(logits[0], (h, w), cv2.INTER_LINEAR).astype(np.float32, copy=True)
+            np.negative(prob, out=prob)
+            np.exp(prob, out=prob)
+            prob += 1.0
+            np.reciprocal(prob, out=prob)
+            return (prob > self.score_threshold).view(np.uint8), prob
         shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
         soft = shifted / shifted.sum(axis=0, keepdims=True)
         label = soft.argmax(axis=0).astype(np.uint8)
@@ -143,21 +147,37 @@ class Postprocessor:
 
     def objects(self, mask: np.ndarray, prob: np.ndarray) -> list[SoundingObject]:
         """Connected components per class id > 0 of ``mask`` uint8 [H, W]; scores from
-        ``prob`` float32 [H, W]."""
+        ``prob`` float32 [H, W].
+
+        A region's score is the mean of ``prob`` over its pixels, taken inside its bounding
+        box (``cv2.mean`` with the region as mask: work proportional to the boxes' area, a
+        fifth of a whole-frame weighted ``bincount`` for typical masks); where the kept boxes
+        together cover more than 4 frames, one whole-frame ``bincount`` is cheaper and used.
+        """
         found = []
-        flat_prob = prob.reshape(-1).astype(np.float64)
-        for cid in np.unique(mask):
+        present = np.flatnonzero(np.bincount(mask.reshape(-1), minlength=256))  # O(n), no sort
+        for cid in present:
             if cid == 0:
                 continue
+            binary = mask if len(present) <= 2 and present[-1] == 1 else (mask == cid).view(
+                np.uint8)    # a binary mask is its own class-1 map
             n, labels, stats, centroids = cv2.connectedComponentsWithStats(
-                (mask == cid).view(np.uint8), connectivity=self.connectivity, ltype=cv2.CV_32S)
-            sums = np.bincount(labels.reshape(-1), weights=flat_prob, minlength=n)
-            for k in range(1, n):
+                binary, connectivity=self.connectivity, ltype=cv2.CV_32S)
+            keep = [k for k in range(1, n) if stats[k, 4] >= self.min_area_px]
+            box_area = sum(int(stats[k, 2]) * int(stats[k, 3]) for k in keep)
+            if box_area > 4 * mask.size:
+                sums = np.bincount(labels.reshape(-1), weights=prob.reshape(-1), minlength=n)
+                means = {k: sums[k] / stats[k, 4] for k in keep}
+            else:
+                means = {}
+                for k in keep:
+                    x, y, bw, bh = (int(v) for v in stats[k, :4])
+                    region = (labels[y:y + bh, x:x + bw] == k).view(np.uint8)
+                    means[k] = cv2.mean(prob[y:y + bh, x:x + bw], mask=region)[0]
+            for k in keep:
                 x, y, bw, bh, area = (int(v) for v in stats[k])
-                if area < self.min_area_px:
-                    continue
                 found.append(SoundingObject(
-                    int(cid), self.class_names[cid], float(sums[k] / area), x, y, bw, bh,
+                    int(cid), self.class_names[cid], float(means[k]), x, y, bw, bh,
                     float(centroids[k, 0]), float(centroids[k, 1]), area))
         found.sort(key=lambda o: (o.class_id, -o.area, o.y, o.x))
         return found
@@ -213,12 +233,17 @@ def draw_overlay(image: np.ndarray, mask: np.ndarray, palette: np.ndarray | None
         raise ValueError(f"mask id {int(mask.max())} has no colour (palette of {len(palette)})")
     if bgr:
         palette = palette[:, ::-1]
-    out = image.copy()
-    fg = mask > 0
-    colour = palette[mask[fg]].astype(np.float32)
-    out[fg] = np.round((1.0 - alpha) * image[fg] + alpha * colour).astype(np.uint8)
+    # Whole-frame OpenCV operations and masked copies instead of boolean indexing (the
+    # latter gathers and scatters every foreground pixel through Python-level numpy calls,
+    # ~30 ms at 640x480 with half the frame labelled).
+    lut = np.zeros((256, 1, 3), np.uint8)
+    lut[:min(len(palette), 256), 0] = palette[:256]
+    colour = cv2.LUT(cv2.merge((mask, mask, mask)), lut)
+    blend = cv2.addWeighted(image, 1.0 - alpha, colour, alpha, 0.0)
+    fg = (mask > 0).view(np.uint8)
+    out = cv2.copyTo(blend, fg, image.copy())
     if outline_px:
         kernel = np.ones((2 * outline_px + 1, 2 * outline_px + 1), np.uint8)
-        edge = fg & ((cv2.dilate(mask, kernel) != mask) | (cv2.erode(mask, kernel) != mask))
-        out[edge] = palette[mask[edge]]
+        edge = (cv2.dilate(mask, kernel) != mask) | (cv2.erode(mask, kernel) != mask)
+        out = cv2.copyTo(colour, (edge & (mask > 0)).view(np.uint8), out)
     return out

@@ -1,0 +1,162 @@
+"""The parameters of ``avs_node`` as data: name, type, default, unit/description and check.
+
+One table drives the node (it declares exactly these, with these descriptions, and rejects a
+value whose check fails, with the check's reason), the launch file test (every parameter a
+launch or config file sets must be declared here) and the docs. ROS-free, so it is tested
+without rclpy.
+
+Types are the ROS parameter types: ``bool``, ``int``, ``float``, ``str``, ``int[]``, ``str[]``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from avs_models.backends import BACKENDS
+from avs_models.registry import PRESETS
+
+from .audio_msgs import FLAVOURS
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: ``check(value)`` returns None when valid, else the reason."""
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    check: Callable[[Any], str | None] = lambda value: None
+
+
+def _one_of(choices) -> Callable[[Any], str | None]:
+    choices = tuple(choices)
+    return lambda v: None if v in choices else f"must be one of {list(choices)}, got {v!r}"
+
+
+def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = False):
+    def check(v):
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return f"must be {'>' if lo_open else '>='} {lo}, got {v}"
+        if hi is not None and v > hi:
+            return f"must be <= {hi}, got {v}"
+        return None
+    return check
+
+
+def _device(v: str) -> str | None:
+    kind, _, index = v.partition(":")
+    if kind == "cpu" and not index or kind == "cuda" and (not index or index.isdigit()):
+        return None
+    return f"must be 'cpu', 'cuda' or 'cuda:N', got {v!r}"
+
+
+def _image_size(v) -> str | None:
+    v = list(v)
+    if v == [0, 0]:
+        return None
+    if len(v) != 2 or any(x <= 0 or x % 32 for x in v):
+        return f"must be [0, 0] (the model's own size) or [height, width], positive " \
+               f"multiples of 32 px, got {v}"
+    return None
+
+
+def _topic(optional: bool):
+    def check(v: str) -> str | None:
+        if not v:
+            return None if optional else "must not be empty"
+        if any(c.isspace() for c in v) or v.endswith("/") or "//" in v:
+            return f"is not a valid topic name: {v!r}"
+        return None
+    return check
+
+
+PARAMETERS: tuple[Param, ...] = (
+    Param("autostart", "bool", False,
+          "configure and activate at start-up (else wait for lifecycle transitions)"),
+    Param("preset", "str", "lightavseg_t",
+          "model preset (ignored when the checkpoint names its own)", _one_of(PRESETS)),
+    Param("checkpoint", "str", "",
+          "avs_ros/1 .pt checkpoint (torch) or .onnx file (onnxruntime); empty: the shipped "
+          "default model if installed, else the preset with RANDOM weights (warned)"),
+    Param("backend", "str", "torch", "inference backend", _one_of(BACKENDS)),
+    Param("device", "str", "cpu", "'cpu', 'cuda' or 'cuda:N'", _device),
+    Param("threads", "int", 0, "intra-op CPU threads; 0 = the library's default",
+          _range(0, 256)),
+    Param("image_size", "int[]", [0, 0],
+          "network input [height, width] in px (multiples of 32); [0, 0] = the model's",
+          _image_size),
+    Param("score_threshold", "float", 0.5,
+          "probability a pixel must exceed to be labelled, in [0, 1)",
+          lambda v: None if 0.0 <= v < 1.0 else f"must be in [0, 1), got {v}"),
+    Param("min_area_px", "int", 16, "smallest region reported as an object, px",
+          _range(1)),
+    Param("class_names", "str[]", [""],
+          "names by mask id, background first; [''] = the checkpoint's or default names"),
+    Param("image_topic", "str", "/camera/image_raw",
+          "sensor_msgs/Image input; empty = none", _topic(True)),
+    Param("compressed_image_topic", "str", "",
+          "sensor_msgs/CompressedImage input (JPEG/PNG); empty = none", _topic(True)),
+    Param("audio_topic", "str", "",
+          "audio input; empty = the flavour's usual topic (/audio/audio_stamped for "
+          "AudioDataStamped, /audio for AudioStamped)", _topic(True)),
+    Param("audio_info_topic", "str", "/audio/audio_info",
+          "audio_common_msgs/AudioInfo of AudioDataStamped audio", _topic(False)),
+    Param("audio_type", "str", "auto",
+          "'auto' (whichever audio_common_msgs defines), 'audio_data_stamped' "
+          "(ros-drivers) or 'audio_stamped' (mgonzs13)", _one_of(("auto", *FLAVOURS))),
+    Param("audio_format", "str", "S16LE",
+          "sample format of AudioDataStamped bytes until an AudioInfo arrives",
+          _one_of(("S16LE", "F32LE"))),
+    Param("audio_sample_rate", "int", 16000,
+          "sample rate of AudioDataStamped audio until an AudioInfo arrives, Hz",
+          _range(1000, 384000)),
+    Param("audio_channels", "int", 1,
+          "channels of AudioDataStamped audio until an AudioInfo arrives (averaged)",
+          _range(1, 64)),
+    Param("input_reliability", "str", "best_effort",
+          "QoS reliability of the inputs: 'best_effort' (sensor data; hears both kinds of "
+          "publisher) or 'reliable'", _one_of(("best_effort", "reliable"))),
+    Param("max_skew_s", "float", 0.15,
+          "longest wait for a frame's audio after the frame arrived, s", _range(0.0, 5.0)),
+    Param("audio_buffer_s", "float", 5.0, "audio kept for pairing, s", _range(2.0, 60.0)),
+    Param("publish_overlay", "bool", True, "publish ~/overlay (bgr8)"),
+    Param("marker_m_per_px", "float", 0.001,
+          "marker scale: metres per image pixel in the image's frame (x right, y down)",
+          _range(0.0, 1.0, lo_open=True)),
+    Param("diagnostics_period_s", "float", 1.0, "period of /diagnostics, s",
+          _range(0.05, 60.0)),
+    Param("no_input_warning_s", "float", 5.0,
+          "warn when an input has delivered nothing this long after activation, s",
+          _range(0.5, 3600.0)),
+    Param("log_throttle_s", "float", 5.0,
+          "shortest interval between two log lines about the same kind of bad input, s",
+          _range(0.0, 3600.0)),
+)
+
+BY_NAME = {p.name: p for p in PARAMETERS}
+
+_PY_TYPES = {"bool": (bool,), "int": (int,), "float": (float, int), "str": (str,)}
+
+
+def check(name: str, value: Any) -> str | None:
+    """Reason why ``value`` is not valid for parameter ``name``, or None when it is.
+
+    Checks the type (ints are accepted for floats; bools are not ints) and the parameter's
+    own rule. An unknown name is invalid.
+    """
+    param = BY_NAME.get(name)
+    if param is None:
+        return f"unknown parameter {name!r}"
+    base = param.type.rstrip("[]")
+    types = _PY_TYPES[base]
+    is_array = param.type.endswith("[]")
+    sequence = not isinstance(value, (str, bytes)) and hasattr(value, "__iter__")
+    if is_array != sequence:
+        return f"{name} must be of type {param.type}, got {value!r}"
+    items = list(value) if is_array else [value]   # ROS arrays may come as array.array
+    if any(not isinstance(v, types) or (base != "bool" and isinstance(v, bool)) for v in items):
+        return f"{name} must be of type {param.type}, got {value!r}"
+    reason = param.check(items if is_array else value)
+    return f"{name} {reason}" if reason else None

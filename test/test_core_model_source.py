@@ -1,0 +1,44 @@
+"""Which model the runtime loads (no ROS needed; small LightAVSeg-T at 64x64)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from avs_models.checkpoints import save_checkpoint
+from avs_models.registry import build_model
+from avs_ros.core import model_source
+from avs_ros.core.model_source import load_backend
+
+
+def test_empty_checkpoint_without_shipped_model_is_random_and_flagged(monkeypatch, tmp_path):
+    monkeypatch.setattr(model_source, "SHIPPED_CHECKPOINT", tmp_path / "missing.pt")
+    loaded = load_backend("lightavseg_t", image_size=(64, 96))
+    assert loaded.random_weights and "random weights" in loaded.source
+    assert loaded.backend.image_size == (64, 96) == loaded.contract.image_size
+    assert loaded.class_names is None and loaded.backend.name == "torch"
+
+
+def test_checkpoint_and_shipped_default_are_loaded(monkeypatch, tmp_path):
+    torch.manual_seed(1)
+    model = build_model("lightavseg_t")
+    path = save_checkpoint(model, tmp_path / "default.pt", class_names=["bg", "noisy"])
+    monkeypatch.setattr(model_source, "SHIPPED_CHECKPOINT", path)
+    for checkpoint in ("", str(path)):      # shipped default, then named explicitly
+        loaded = load_backend("avesformer_r18", checkpoint)   # the file's preset wins
+        assert not loaded.random_weights and loaded.source == str(path)
+        assert loaded.class_names == ["bg", "noisy"]
+        state = loaded.backend.model.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_backend_and_checkpoint_must_fit(tmp_path):
+    with pytest.raises(ValueError, match="needs checkpoint set to an .onnx"):
+        load_backend("lightavseg_t", "", backend="onnxruntime")
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"")
+    with pytest.raises(ValueError, match="use backend 'onnxruntime'"):
+        load_backend("lightavseg_t", str(onnx), backend="torch")
+    with pytest.raises(ValueError, match="image_size cannot be changed"):
+        load_backend("lightavseg_t", str(onnx), backend="onnxruntime", image_size=(64, 64))
+    with pytest.raises(ValueError, match="backend must be"):
+        load_backend("lightavseg_t", backend="tensorrt")
