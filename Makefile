@@ -7,10 +7,12 @@ export AVS_VENV := $(abspath $(VENV))
 demo: setup
 	$(VENV)/bin/avs demo
 
-# ROS 2 Kilted from PyPI wheels + colcon build of our messages (see scripts/setup_ros.sh);
+# ROS 2 Kilted from PyPI wheels + colcon build of our package (scripts/setup_ros.sh), and
+# PulseAudio + PyAudio for the microphone test (scripts/setup_audio.sh);
 # AVS_REQUIRE_ROS=1 makes the ROS tests fail, not skip, when that build is missing.
 test: setup-test
 	scripts/setup_ros.sh
+	scripts/setup_audio.sh
 	AVS_REQUIRE_ROS=1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 setup:

@@ -8,6 +8,8 @@ EXTRAS = {
     "train": ["pyyaml>=6", "tqdm>=4.60", "pillow>=10", "soundfile>=0.12", "scikit-image>=0.22"],
     # Bags, replay reports and the demo.
     "replay": ["rosbags>=0.10", "matplotlib>=3.7", "tqdm>=4.60"],
+    # Microphone capture (audio_capture_node); PortAudio headers come from the OS.
+    "mic": ["pyaudio>=0.2.13"],
     # The test suite (mcap's own reader checks that our bags decode without rosbags).
     "test": ["pytest>=8", "pytest-timeout>=2.2", "mcap>=1.1", "mcap-ros2-support>=0.5"],
 }
