@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("avs_models.bench", "model-only latency at batch 1 (median/p90 ms, FPS, peak RSS)"),
     "synth": ("avs_models.data.synth.cli",
               "write a SynthAVS dataset in an AVSBench layout (S4, MS3, AVSS)"),
+    "train": ("avs_models.train.cli", "train a preset from a YAML config (DDP under torchrun)"),
+    "eval": ("avs_models.train.evaluate",
+             "J/F of a checkpoint on a split, with true and shuffled audio"),
 }
 
 
