@@ -205,6 +205,31 @@ def test_avs_eval_json_keys(tmp_path, ms3_root, capsys):
                  str(tmp_path / "missing.pt")]) == 2
 
 
+def test_avs_eval_record_writes_half_copy_with_metrics(tmp_path, ms3_root, capsys):
+    from avs_models.checkpoints import read_checkpoint, save_checkpoint
+    from avs_ros.cli import main
+
+    data = _cfg(ms3_root)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(build_training_model(config_from_dict(data)), tmp_path / "m.pt",
+                           config=data, metrics={"best_val_J": 0.5})
+    out = tmp_path / "rec.pt"
+    assert main(["eval", "--config", str(_write_cfg(tmp_path / "c.yaml", data)),
+                 "--checkpoint", str(ckpt), "--split", "val", "--json", "--record",
+                 str(out)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    raw = read_checkpoint(out)
+    assert {v.dtype for v in raw["model"].values() if v.is_floating_point()} == {torch.float16}
+    m = raw["metrics"]
+    assert m["best_val_J"] == 0.5 and m["val"]["true_audio"] == res["true_audio"]
+    assert m["val"]["dataset"]["seed"] == 5 and m["train_dataset"]["seed"] == 5
+    # the recorded numbers are those of the float16 weights
+    model, _ = load_model(out)
+    ds = build_dataset(config_from_dict(data), "val", train=False)
+    again = evaluate_with_shuffle(model, ds, shuffle_audio=False, batch_size=16)
+    assert again["true_audio"]["J"] == pytest.approx(res["true_audio"]["J"], abs=1e-6)
+
+
 def test_torchrun_ddp_two_cpu_processes(tmp_path, ms3_root):
     cfg_path = _write_cfg(tmp_path / "ddp.yaml", _cfg(ms3_root, batch_size=2, max_steps=2))
     out = tmp_path / "ddp"

@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
@@ -105,6 +106,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--record", metavar="OUT.pt",
+                        help="write a float16 copy of the checkpoint with this evaluation "
+                        "added to its metrics under the split's name (the copy's fp16 "
+                        "weights are the ones evaluated)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,12 +130,16 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"avs eval: {exc}", file=sys.stderr)
         return 2
+    if args.record:   # evaluate exactly the weights that the float16 copy will hold
+        model = model.half().float()
     res = evaluate_with_shuffle(model, dataset, shuffle_audio=args.shuffle_audio,
                                 seed=args.seed, batch_size=args.batch_size, device=args.device,
                                 num_classes=model.num_classes, progress=not args.json)
     res.update({"checkpoint": str(args.checkpoint), "preset": meta.get("preset"),
                 "split": args.split, "data_root": cfg.data.root, "image_size": size,
                 "grouping": "clip" if model.num_classes == 1 else None})
+    if args.record:
+        _record(model, meta, res, args)
     if args.json:
         print(json.dumps(res, indent=1))
         return 0
@@ -143,3 +152,26 @@ def run(args: argparse.Namespace) -> int:
     if "J_drop" in res:
         print(f"  J drop with shuffled audio: {res['J_drop']:.4f}")
     return 0
+
+
+def _dataset_info(root: str | None) -> dict | None:
+    """The generator record (``synthavs.json``: seed, clips, sources) of a SynthAVS root,
+    None for other datasets."""
+    path = Path(root or "") / "synthavs.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _record(model, meta: dict, res: dict, args: argparse.Namespace) -> None:
+    """Write ``args.record``: the model in float16 with ``res`` (plus the evaluated and the
+    training dataset's generator records) under ``metrics[split]``."""
+    from ..checkpoints import save_checkpoint
+
+    metrics = dict(meta.get("metrics") or {})
+    entry = dict(res)
+    entry.pop("checkpoint", None)
+    entry["dataset"] = _dataset_info(res["data_root"])
+    metrics[args.split] = entry
+    train_root = ((meta.get("config") or {}).get("data") or {}).get("root")
+    metrics["train_dataset"] = _dataset_info(train_root)
+    save_checkpoint(model, args.record, class_names=meta.get("class_names"),
+                    config=meta.get("config"), metrics=metrics, half=True)
