@@ -139,6 +139,7 @@ def test_cpu_training_loss_falls_and_resume_continues(tmp_path, ms3_root):
     assert len(res2["losses"]) == 10 and res2["steps"] == 30 and res2["epochs"] == 6
     state = torch.load(out / "trainer_state.pt", weights_only=False)
     assert state["epoch"] == 6 and state["step"] == 30
+    assert state["seconds"] >= res2["seconds"] - 1 and res2["seconds"] > res["seconds"]
     adam_steps = {float(s["step"]) for s in state["optimizer"]["state"].values()}
     assert adam_steps == {30.0}
     epochs = [int(r["epoch"]) for r in
@@ -245,3 +246,26 @@ def test_torchrun_ddp_two_cpu_processes(tmp_path, ms3_root):
     model, meta = load_model(out / "best.pt")
     assert meta["metrics"]["val"]["step"] == 2
     assert proc.stdout.count('"out"') == 1   # rank 0 alone prints the summary
+
+
+def test_avs_eval_avss_reports_per_class(tmp_path, capsys):
+    from avs_models.checkpoints import save_checkpoint
+    from avs_models.data.synth import generate
+    from avs_ros.cli import main
+
+    root = generate("avss", tmp_path / "avss", clips=4, seed=2, workers=1)
+    data = {"model": {"preset": "lightavseg_t", "num_classes": 71, "image_size": [64, 64]},
+            "data": {"root": str(root), "subset": "avss", "workers": 0}}
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(build_training_model(config_from_dict(data)), tmp_path / "m.pt")
+    cfg_path = _write_cfg(tmp_path / "c.yaml", data)
+    assert main(["eval", "--config", str(cfg_path), "--checkpoint", str(ckpt),
+                 "--split", "train", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    t = res["true_audio"]
+    assert len(t["per_class_iou"]) == len(t["per_class_f"]) == 71
+    assert res["class_names"][0] == "background" and t["J"] == t["mIoU"]
+    assert main(["eval", "--config", str(cfg_path), "--checkpoint", str(ckpt),
+                 "--split", "train"]) == 0
+    text = capsys.readouterr().out
+    assert "per class" in text and "accordion" in text

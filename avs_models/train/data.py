@@ -41,7 +41,7 @@ class CachedFrames(Dataset):
     / 255, normalised, so rounding recovers them), masks as uint8 (binary) or int64 (AVSS)
     and log-mel as float32 [N, 1, 96, 64]: about N·(4·H·W + 24.6 kB) bytes for binary tasks.
     ``__getitem__`` re-normalises and applies the random flip (``torch.rand``, so worker
-    seeding applies). ``samples`` is the source's (clip index, frame) list.
+    seeding applies). ``samples`` and ``class_names`` (AVSS) are the source's.
     """
 
     def __init__(self, source, hflip: bool = False, hflip_p: float = 0.5) -> None:
@@ -64,6 +64,7 @@ class CachedFrames(Dataset):
         self.audio = torch.stack(audios)
         self.samples = list(source.samples)
         self.contract = source.contract
+        self.class_names = getattr(source, "class_names", None)
         self.hflip, self.hflip_p = hflip, hflip_p
         self._mean, self._std = mean, std
         self._binary = self.masks.dtype == torch.uint8

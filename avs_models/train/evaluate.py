@@ -138,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
     res.update({"checkpoint": str(args.checkpoint), "preset": meta.get("preset"),
                 "split": args.split, "data_root": cfg.data.root, "image_size": size,
                 "grouping": "clip" if model.num_classes == 1 else None})
+    names = getattr(dataset, "class_names", None)
+    if model.num_classes > 1 and names:
+        res["class_names"] = list(names)
     if args.record:
         _record(model, meta, res, args)
     if args.json:
@@ -151,6 +154,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name:<15} J {r['J']:.4f}  F {r['F']:.4f}")
     if "J_drop" in res:
         print(f"  J drop with shuffled audio: {res['J_drop']:.4f}")
+    if model.num_classes > 1:
+        t = res["true_audio"]
+        names = res.get("class_names") or [str(c) for c in range(model.num_classes)]
+        print("  per class (true audio): class  IoU  F")
+        for name, iou, f in zip(names, t["per_class_iou"], t["per_class_f"]):
+            print(f"    {name:<16} {iou:.4f}  {f:.4f}")
     return 0
 
 

@@ -4,7 +4,7 @@ Run layout (``out`` folder):
     config.yaml        the resolved config (every key, defaults included)
     last.pt, best.pt   ``avs_ros/1`` checkpoints (config + metrics inside; load_model reads
                        them); best.pt has the highest validation J so far
-    trainer_state.pt   optimiser, LR scheduler, AMP scaler, epoch, step, best J and RNG
+    trainer_state.pt   optimiser, LR scheduler, AMP scaler, epoch, step, best J, seconds and RNG
                        states of the last epoch (what ``--resume`` restores)
     train_log.csv      one row per ``log_every`` steps: epoch, step, lr, loss terms
     val_log.csv        one row per validation: epoch, step, J, F, seconds
@@ -196,7 +196,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
-    start_epoch, step, best_j = 0, 0, -1.0
+    start_epoch, step, best_j, seconds_before = 0, 0, -1.0, 0.0
     if resume:
         last, state_path = out / "last.pt", out / "trainer_state.pt"
         if not last.is_file() or not state_path.is_file():
@@ -209,6 +209,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         start_epoch, step, best_j = state["epoch"], state["step"], state["best_j"]
+        seconds_before = state["seconds"]
         _set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
         gen.set_state(state["loader_rng"])
 
@@ -217,11 +218,11 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[local_rank] if device.type == "cuda" else None)
     logs = _Logs(out, t.tensorboard) if main else None
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - seconds_before   # seconds count across resumes
     losses: list[float] = []
     result: dict = {"best": None, "last": None}
     config_dict = cfg.to_dict()
-    epoch = start_epoch
+    epochs_done = start_epoch
     for epoch in range(start_epoch, t.epochs):
         if t.max_steps and step >= t.max_steps:
             break
@@ -259,6 +260,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
                         "seconds": round(time.perf_counter() - t0, 1)})
             if t.max_steps and step >= t.max_steps:
                 break
+        epochs_done = epoch + 1
         last_epoch = epoch + 1 >= t.epochs or bool(t.max_steps and step >= t.max_steps)
         if main and ((epoch + 1) % t.val_every == 0 or last_epoch):
             tv = time.perf_counter()
@@ -293,7 +295,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         if main:
             torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                         "scaler": scaler.state_dict(), "epoch": epoch + 1, "step": step,
-                        "best_j": best_j, "rng": rngs, "loader_rng": gen.get_state()},
+                        "best_j": best_j, "rng": rngs, "loader_rng": gen.get_state(),
+                        "seconds": time.perf_counter() - t0},
                        out / "trainer_state.pt")
         if distributed:
             dist.barrier()
@@ -304,7 +307,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         dist.destroy_process_group()
     if not main:
         return {}
-    result.update({"epochs": epoch + 1 if t.epochs > start_epoch else start_epoch,
+    result.update({"epochs": epochs_done,
                    "steps": step, "seconds": round(time.perf_counter() - t0, 1),
                    "losses": losses})
     return result
