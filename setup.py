@@ -22,6 +22,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["avs_models", "avs_models.*", "avs_ros", "avs_ros.*"]),
+    # the shipped default checkpoint (avs_models.weights.default_checkpoint) and its recipe
+    package_data={"avs_models.weights": ["*.pt", "README.md"]},
     # torch is pinned by scripts/bootstrap.sh where none is installed; any recent torch works.
     install_requires=["numpy>=1.24", "torch>=2.4", "scipy>=1.10", "opencv-python-headless>=4.8"],
     extras_require=EXTRAS,

@@ -6,8 +6,8 @@ Resolution of ``checkpoint``:
   classes, the preset gives the input contract (mean/std, audio window);
 - a ``.pt``/``.pth`` file in the ``avs_ros/1`` format: the network it describes (its own
   preset, classes and contract), backend ``torch``;
-- empty: the shipped default checkpoint (:data:`SHIPPED_CHECKPOINT`) when it is installed,
-  else the preset with random weights (seed 0). The result says so (``random_weights``) so
+- empty: the shipped default checkpoint (:data:`SHIPPED_CHECKPOINT`) when it is installed and
+  ``preset`` is its preset (lightavseg_t), else the preset with random weights (seed 0). The result says so (``random_weights``) so
   that the caller warns: such a model segments nothing meaningful.
 """
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import torch
 
+import avs_models.weights as shipped
 from avs_models.backends import Backend, OnnxRuntimeBackend, TorchBackend
 from avs_models.contract import InputContract
 from avs_models.registry import build_model, get_preset
 
-#: the model shipped with the package, once trained (installed with avs_models)
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[2] / "avs_models" / "weights" / "default.pt"
+#: the model shipped with the package (installed with avs_models; see avs_models/weights)
+SHIPPED_CHECKPOINT = Path(shipped.__file__).resolve().parent / shipped.DEFAULT_CHECKPOINT
 
 
 @dataclass
@@ -58,7 +59,7 @@ def load_backend(preset: str, checkpoint: str = "", backend: str = "torch",
         PresetError, CheckpointError, BackendUnavailable, FileNotFoundError: from the loaders.
     """
     path = Path(checkpoint) if checkpoint else None
-    if path is None and SHIPPED_CHECKPOINT.is_file():
+    if path is None and preset == shipped.DEFAULT_PRESET and SHIPPED_CHECKPOINT.is_file():
         path = SHIPPED_CHECKPOINT
     is_onnx = path is not None and path.suffix.lower() == ".onnx"
     if backend == "onnxruntime":

@@ -1,0 +1,118 @@
+"""Datasets for training and evaluation: the AVSBench loader a config names, an in-memory
+cache of a decoded split, and the audio-swapped view used by the shuffled-audio check.
+
+Samples are the loaders' dicts (:mod:`avs_models.data.avsbench`): ``image`` float32
+[3, H, W] (ImageNet-normalised), ``audio`` float32 [1, 96, 64], ``mask`` float32 [1, H, W]
+(binary) or int64 [H, W] (AVSS), ``clip``, ``frame``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..contract import InputContract
+from ..data.avsbench import AVSSDataset, MS3Dataset, S4Dataset
+from .config import Config
+
+
+def build_dataset(cfg: Config, split: str, train: bool) -> Dataset:
+    """The loader of ``cfg.data.subset`` on ``split`` at ``cfg.model.image_size``; random
+    flips only when ``train``; wrapped in :class:`CachedFrames` when ``cfg.data.cache``.
+    Raises FileNotFoundError / AVSBenchFormatError from the loaders."""
+    d = cfg.data
+    contract = InputContract(image_size=tuple(cfg.model.image_size))
+    flip = train and d.hflip
+    if d.subset == "avss":
+        ds = AVSSDataset(d.root, split, contract=contract)
+    else:
+        cls = S4Dataset if d.subset == "s4" else MS3Dataset
+        ds = cls(d.root, split, audio=d.audio, contract=contract)
+    if d.cache:
+        return CachedFrames(ds, hflip=flip, hflip_p=d.hflip_p)
+    ds.hflip, ds.hflip_p = flip, d.hflip_p
+    return ds
+
+
+class CachedFrames(Dataset):
+    """A loader's split decoded once and kept in memory.
+
+    Images are stored as uint8 [N, 3, H, W] (exact: the loaders' images are 8-bit pixels
+    / 255, normalised, so rounding recovers them), masks as uint8 (binary) or int64 (AVSS)
+    and log-mel as float32 [N, 1, 96, 64]: about N·(4·H·W + 24.6 kB) bytes for binary tasks.
+    ``__getitem__`` re-normalises and applies the random flip (``torch.rand``, so worker
+    seeding applies). ``samples`` and ``class_names`` (AVSS) are the source's.
+    """
+
+    def __init__(self, source, hflip: bool = False, hflip_p: float = 0.5) -> None:
+        was = getattr(source, "hflip", False)
+        source.hflip = False
+        mean = torch.tensor(source.contract.image_mean).view(3, 1, 1)
+        std = torch.tensor(source.contract.image_std).view(3, 1, 1)
+        images, masks, audios, self.meta = [], [], [], []
+        for i in range(len(source)):
+            s = source[i]
+            px = ((s["image"] * std + mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
+            images.append(px)
+            m = s["mask"]
+            masks.append(m.to(torch.uint8) if m.is_floating_point() else m)
+            audios.append(s["audio"])
+            self.meta.append({k: s[k] for k in ("clip", "frame", "category", "split")})
+        source.hflip = was
+        self.images = torch.stack(images)
+        self.masks = torch.stack(masks)
+        self.audio = torch.stack(audios)
+        self.samples = list(source.samples)
+        self.contract = source.contract
+        self.class_names = getattr(source, "class_names", None)
+        self.hflip, self.hflip_p = hflip, hflip_p
+        self._mean, self._std = mean, std
+        self._binary = self.masks.dtype == torch.uint8
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> dict:
+        image = (self.images[i].float() / 255.0 - self._mean) / self._std
+        mask = self.masks[i].float() if self._binary else self.masks[i]
+        if self.hflip and float(torch.rand(())) < self.hflip_p:
+            image, mask = image.flip(-1), mask.flip(-1)
+        return {"image": image, "audio": self.audio[i], "mask": mask, **self.meta[i]}
+
+
+def other_clip_index(samples: list[tuple[int, int]], seed: int = 0) -> list[int]:
+    """For each sample (clip index, frame) the index of a sample of *another* clip: the
+    clips are put in a seeded random cycle (a permutation without fixed points) and sample
+    (c, k) takes frame k of the next clip in the cycle (its last frame if it has fewer).
+    Needs samples from at least two clips; raises ValueError otherwise."""
+    clips = sorted({c for c, _ in samples})
+    if len(clips) < 2:
+        raise ValueError("the shuffled-audio check needs samples from at least two clips, got "
+                         f"{len(clips)}")
+    order = np.random.default_rng(seed).permutation(len(clips))
+    nxt = {clips[order[i]]: clips[order[(i + 1) % len(order)]] for i in range(len(order))}
+    by_clip: dict[int, dict[int, int]] = {}
+    for idx, (c, k) in enumerate(samples):
+        by_clip.setdefault(c, {})[k] = idx
+    out = []
+    for c, k in samples:
+        frames = by_clip[nxt[c]]
+        out.append(frames.get(k, frames[max(frames)]))
+    return out
+
+
+class AudioSwapped(Dataset):
+    """The same frames and masks with the audio of another clip (:func:`other_clip_index`):
+    the shuffled-audio check. A model that listens loses J on it."""
+
+    def __init__(self, source, seed: int = 0) -> None:
+        self.source = source
+        self.index = other_clip_index(list(source.samples), seed)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> dict:
+        s = dict(self.source[i])
+        s["audio"] = self.source[self.index[i]]["audio"]
+        return s

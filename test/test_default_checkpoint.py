@@ -1,0 +1,45 @@
+"""The shipped default checkpoint: loads with load_model, stays small, carries its recipe and
+measured numbers, and predicts a mask on one SynthAVS frame."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from avs_models.checkpoints import load_model, read_checkpoint
+from avs_models.weights import default_checkpoint
+
+
+def test_file_is_small_and_float16():
+    path = default_checkpoint()
+    assert path.stat().st_size <= 15 * 2**20
+    raw = read_checkpoint(path)
+    floats = {v.dtype for v in raw["model"].values() if v.is_floating_point()}
+    assert floats == {torch.float16}
+
+
+def test_loads_with_recipe_and_metrics():
+    model, meta = load_model(default_checkpoint())
+    assert meta["preset"] == "lightavseg_t" and model.num_classes == 1
+    assert meta["config"]["data"]["subset"] == "ms3"
+    assert meta["config"]["model"]["image_size"] == list(model.contract.image_size)
+    test = meta["metrics"]["test"]
+    assert test["dataset"]["seed"] != meta["metrics"]["train_dataset"]["seed"]
+    assert test["J_drop"] == test["true_audio"]["J"] - test["shuffled_audio"]["J"]
+    assert test["image_size"] == list(model.contract.image_size)
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_predicts_on_a_generated_frame():
+    from avs_models.data.synth import stream
+    from avs_ros.core.preprocess import Preprocessor
+
+    model, _ = load_model(default_checkpoint())
+    pre = Preprocessor(model.contract)
+    frames = list(stream(2.0, 2.0, seed=11))
+    audio = np.concatenate([f.audio for f in frames])[-15600:]
+    frame = frames[-1]
+    logits = model.predict(torch.from_numpy(pre.image(frame.image)),
+                           torch.from_numpy(pre.audio(audio)))
+    h, w = model.contract.image_size
+    assert logits.shape == (1, 1, h, w) and torch.isfinite(logits).all()
+    assert 0 < int((logits > 0).sum()) < h * w   # some pixels on, not all
