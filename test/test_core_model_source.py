@@ -23,12 +23,20 @@ def test_checkpoint_and_shipped_default_are_loaded(monkeypatch, tmp_path):
     model = build_model("lightavseg_t")
     path = save_checkpoint(model, tmp_path / "default.pt", class_names=["bg", "noisy"])
     monkeypatch.setattr(model_source, "SHIPPED_CHECKPOINT", path)
-    for checkpoint in ("", str(path)):      # shipped default, then named explicitly
-        loaded = load_backend("avesformer_r18", checkpoint)   # the file's preset wins
+    # shipped default (for its own preset), then named explicitly (the file's preset wins)
+    for preset, checkpoint in (("lightavseg_t", ""), ("avesformer_r18", str(path))):
+        loaded = load_backend(preset, checkpoint)
         assert not loaded.random_weights and loaded.source == str(path)
         assert loaded.class_names == ["bg", "noisy"]
         state = loaded.backend.model.state_dict()
         assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_shipped_default_is_not_used_for_another_preset(monkeypatch, tmp_path):
+    path = save_checkpoint(build_model("lightavseg_t"), tmp_path / "default.pt")
+    monkeypatch.setattr(model_source, "SHIPPED_CHECKPOINT", path)
+    loaded = load_backend("lightavseg_s", "")
+    assert loaded.random_weights and loaded.source == "preset lightavseg_s (random weights)"
 
 
 def test_backend_and_checkpoint_must_fit(tmp_path):
