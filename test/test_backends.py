@@ -6,7 +6,7 @@ Tolerances (max abs difference of logits, lightavseg_t, random weights, 64x64):
   logits' range scale (half precision keeps 11 / 8 significant bits).
 """
 import logging
-import time
+import os
 
 import numpy as np
 import pytest
@@ -70,13 +70,14 @@ def test_onnxruntime_cpu_agrees(onnx_path, inputs, reference):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("AVS_TEST_COMPILE"),
+                    reason="torch.compile of lightavseg_t at 64x64 did not finish in 10 min on "
+                           "the shared 2-core CI machine (2026-11-21); set AVS_TEST_COMPILE=1")
 def test_torch_compile_cpu_agrees(model, inputs, reference):
     backend = TorchBackend(model, "cpu", 1, compile=True)
-    start = time.perf_counter()
     out = backend.infer(*inputs)        # the first call compiles
-    if time.perf_counter() - start > 60:
-        pytest.skip("torch.compile took > 60 s here; agreement checked only on faster hosts")
     assert float(np.abs(out - reference).max()) <= 1e-4
+    np.testing.assert_array_equal(backend.infer(*inputs), out)
 
 
 def test_auto_prefers_onnxruntime_on_cpu_and_logs_why(model, onnx_path, caplog):
