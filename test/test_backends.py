@@ -69,6 +69,19 @@ def test_onnxruntime_cpu_agrees(onnx_path, inputs, reference):
     assert float(np.abs(out - reference).max()) <= 1e-4
 
 
+def test_onnxruntime_io_binding_agrees_on_cpu(onnx_path, inputs, reference):
+    backend = create_backend("onnxruntime", onnx=onnx_path, device="cpu", threads=1,
+                             io_binding=True)
+    assert backend._binding is not None
+    first = backend.infer(*inputs)
+    assert float(np.abs(first - reference).max()) <= 1e-4
+    zeros = [np.zeros_like(x) for x in inputs]
+    assert not np.array_equal(backend.infer(*zeros), first)   # the bound inputs are updated
+    np.testing.assert_array_equal(backend.infer(*inputs), first)
+    with pytest.raises(AVSInputError, match="inputs bound as"):
+        backend.infer(np.zeros((1, 3, 32, 32), np.float32), inputs[1])
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("AVS_TEST_COMPILE"),
                     reason="torch.compile of lightavseg_t at 64x64 did not finish in 10 min on "

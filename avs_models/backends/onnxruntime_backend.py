@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendUnavailable
+from ..errors import AVSInputError, BackendUnavailable
 from .base import Backend
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,10 @@ class OnnxRuntimeBackend(Backend):
             default :func:`default_trt_cache`. The first session builds the engine (minutes),
             later ones load it.
         trt_fp16: let TensorRT pick fp16 kernels (``trt_fp16_enable``).
-    On CUDA, inputs and output are bound once to device buffers (I/O binding): ``infer``
-    copies the two inputs in, runs, and copies the logits out, with no per-call allocation.
+        io_binding: bind inputs and output once to buffers on the device (default: on CUDA
+            only): ``infer`` copies the two inputs in, runs, and copies the logits out, with
+            no per-call allocation or host round trip inside the session. On CPU it only
+            exists so that the binding code can be tested without a GPU.
 
     Raises:
         BackendUnavailable: onnxruntime missing, the device/provider combination invalid, or
@@ -68,7 +70,7 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None, *,
                  provider: str | None = None, trt_cache: str | Path | None = None,
-                 trt_fp16: bool = False) -> None:
+                 trt_fp16: bool = False, io_binding: bool | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -126,12 +128,14 @@ class OnnxRuntimeBackend(Backend):
         self.image_size = tuple(json.loads(meta["image_size"])) if "image_size" in meta \
             else (int(shape[2]), int(shape[3]))
         self.num_classes = int(meta.get("num_classes", 1))
-        self._binding = self._bind(ort, device_id) if kind == "cuda" else None
+        bind = kind == "cuda" if io_binding is None else io_binding
+        self._binding = self._bind(ort, kind, device_id) if bind else None
+        self._bound_on_cpu = kind == "cpu"
         log.info("onnxruntime backend: %s on %s, providers %s", path.name, device,
                  self.session.get_providers())
 
-    def _bind(self, ort, device_id: int):
-        """Device buffers for image, audio and logits bound once (static batch-1 shapes)."""
+    def _bind(self, ort, kind: str, device_id: int):
+        """Buffers on ``kind`` for image, audio and logits bound once (static batch-1 shapes)."""
         h, w = self.image_size
         out_shape = [int(d) if isinstance(d, int) else 1
                      for d in self.session.get_outputs()[0].shape]
@@ -140,10 +144,10 @@ class OnnxRuntimeBackend(Backend):
         shapes = {"image": (1, 3, h, w),
                   "audio": tuple(int(d) for d in self.session.get_inputs()[1].shape)}
         self._device_inputs = {
-            name: ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cuda", device_id)
+            name: ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, kind, device_id)
             for name, shape in shapes.items()}
         self._device_out = ort.OrtValue.ortvalue_from_shape_and_type(
-            tuple(out_shape), np.float32, "cuda", device_id)
+            tuple(out_shape), np.float32, kind, device_id)
         binding = self.session.io_binding()
         for name, value in self._device_inputs.items():
             binding.bind_ortvalue_input(name, value)
@@ -153,7 +157,14 @@ class OnnxRuntimeBackend(Backend):
     def _infer(self, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
         if self._binding is None:
             return self.session.run(["logits"], {"image": image, "audio": audio})[0]
+        expected = tuple(tuple(v.shape()) for v in self._device_inputs.values())
+        if (image.shape, audio.shape) != expected:
+            raise AVSInputError(f"inputs bound as image/audio {expected}, got "
+                                f"{(image.shape, audio.shape)}")
         self._device_inputs["image"].update_inplace(image)
         self._device_inputs["audio"].update_inplace(audio)
         self.session.run_with_iobinding(self._binding)
-        return self._device_out.numpy()
+        out = self._device_out.numpy()
+        # a CPU OrtValue's numpy() is a view of the bound buffer, which the next call
+        # overwrites; from CUDA it is already a fresh host copy
+        return out.copy() if self._bound_on_cpu else out
