@@ -43,11 +43,15 @@ class TorchBackend(Backend):
             float32). CPU accepts only fp32: CPU autocast is not a speed-up for these models
             on x86 without AMX and it was not validated here, so it is refused, not guessed.
         compile: wrap the model in ``torch.compile`` (inductor; the first inference compiles,
-            which takes tens of seconds; needs a C++ compiler on CPU, Triton on CUDA).
+            which takes minutes on a small CPU; needs a C++ compiler on CPU, Triton on CUDA).
         cuda_graphs: CUDA only: capture one inference at batch 1 into a CUDA graph with static
             input/output buffers and replay it (removes kernel-launch overhead; the input
             size is fixed to ``image_size``). Capture happens at construction, after three
-            warm-up runs on a side stream (what ``torch.cuda.graphs`` requires).
+            warm-up runs on a side stream (what ``torch.cuda.graphs`` requires). Together
+            with ``compile`` the graphs are left to inductor (``mode="reduce-overhead"``,
+            which captures CUDA graphs of the compiled code) instead of a manual capture.
+    On CUDA, ``torch.backends.cudnn.benchmark`` is switched on (process-wide): the input size
+    is fixed, so cuDNN's per-shape algorithm search pays off after the first call.
     Raises:
         BackendUnavailable: CUDA requested but not usable; fp16/bf16 or CUDA graphs on CPU.
         ValueError: an unknown dtype.
@@ -81,9 +85,14 @@ class TorchBackend(Backend):
         self.model = model.to(device).eval()
         self.image_size = tuple(model.contract.image_size)
         self.num_classes = model.num_classes
-        self._forward = torch.compile(self.model) if compile else self.model
+        if on_cuda:
+            torch.backends.cudnn.benchmark = True
+        self._forward = self.model
+        if compile:
+            mode = "reduce-overhead" if cuda_graphs else None
+            self._forward = torch.compile(self.model, mode=mode)
         self._graph: torch.cuda.CUDAGraph | None = None
-        if cuda_graphs:
+        if cuda_graphs and not compile:
             self._capture()
 
     def _autocast(self):
