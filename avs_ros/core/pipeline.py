@@ -51,6 +51,8 @@ class Pipeline:
         score_threshold, min_area_px: see :class:`.postprocess.Postprocessor`.
         overlay: draw the overlay in :meth:`process` (counted in the postprocess stage).
         overlay_alpha, outline_px: see :func:`.postprocess.draw_overlay`.
+        streaming_logmel: reuse log-mel frames shared by consecutive windows (see
+            :class:`.preprocess.Preprocessor`).
 
     Raises:
         ValueError: see :class:`.preprocess.Preprocessor` and :class:`.postprocess.Postprocessor`.
@@ -59,9 +61,9 @@ class Pipeline:
     def __init__(self, backend: Backend, contract: InputContract,
                  class_names: Sequence[str] | None = None, score_threshold: float = 0.5,
                  min_area_px: int = 1, overlay: bool = True, overlay_alpha: float = 0.5,
-                 outline_px: int = 2) -> None:
+                 outline_px: int = 2, streaming_logmel: bool = False) -> None:
         self.backend = backend
-        self.preprocessor = Preprocessor(contract, tuple(backend.image_size))
+        self.preprocessor = Preprocessor(contract, tuple(backend.image_size), streaming_logmel)
         self.postprocessor = Postprocessor(backend.num_classes, class_names, score_threshold,
                                            min_area_px)
         self.overlay = bool(overlay)

@@ -3,7 +3,9 @@
 What it adds to the model's tensor contract (:mod:`avs_models.base`): resizing to the input
 size, [0, 255] -> [0, 1] scaling and per-channel normalisation with the preset's
 :class:`~avs_models.contract.InputContract`, and the VGGish log-mel patch of the audio window
-(:class:`~avs_models.audio.logmel.LogMelFrontEnd`, run on CPU under ``torch.inference_mode``).
+(:class:`~avs_models.audio.logmel.LogMelFrontEnd`, run on CPU under ``torch.inference_mode``,
+or :class:`~avs_models.audio.streaming_logmel.StreamingLogMel`, which reuses the frames that
+consecutive windows share and gives the same patch).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 import torch
 
 from avs_models.audio.logmel import EXAMPLE_SAMPLES, NUM_MEL_BINS, LogMelFrontEnd
+from avs_models.audio.streaming_logmel import StreamingLogMel
 from avs_models.contract import InputContract
 from avs_models.errors import AVSInputError
 
@@ -22,13 +25,16 @@ class Preprocessor:
         contract: the model's input contract (image size, mean/std, audio window).
         image_size: (h, w) in px overriding ``contract.image_size`` (e.g. an ONNX file's fixed
             size); None keeps the contract's.
+        streaming_logmel: compute the log-mel with :class:`StreamingLogMel` (frames shared
+            with recent windows are reused; equal to the from-scratch patch within 1e-5).
 
     Raises:
         ValueError: a contract whose audio window or mel size is not VGGish's (15600 samples
             at 16 kHz -> 96 x 64), the only front end here.
     """
 
-    def __init__(self, contract: InputContract, image_size: tuple[int, int] | None = None):
+    def __init__(self, contract: InputContract, image_size: tuple[int, int] | None = None,
+                 streaming_logmel: bool = False):
         if (contract.window_samples, contract.sample_rate, contract.mel_frames,
                 contract.mel_bins) != (EXAMPLE_SAMPLES, 16000, 96, NUM_MEL_BINS):
             raise ValueError(
@@ -40,6 +46,7 @@ class Preprocessor:
         self._mean = np.asarray(contract.image_mean, np.float32) * 255.0
         self._inv_std = 1.0 / (np.asarray(contract.image_std, np.float32) * 255.0)
         self._front_end = LogMelFrontEnd().eval()
+        self._streaming = StreamingLogMel() if streaming_logmel else None
 
     def image(self, rgb: np.ndarray) -> np.ndarray:
         """RGB uint8 [H, W, 3] in [0, 255] -> float32 [1, 3, h, w], ``(x / 255 - mean) / std``
@@ -74,6 +81,8 @@ class Preprocessor:
                 else type(window).__name__
             raise AVSInputError(f"audio window must be float [{EXAMPLE_SAMPLES}] samples at "
                                 f"16 kHz in [-1, 1], got {got}")
+        if self._streaming is not None:
+            return self._streaming(window)
         wave = torch.from_numpy(np.ascontiguousarray(window, dtype=np.float32))[None]
         with torch.inference_mode():
             return self._front_end(wave).numpy()
