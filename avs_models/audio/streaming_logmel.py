@@ -37,6 +37,17 @@ _SHIFTS = np.arange(EXAMPLE_FRAMES) * HOP_SAMPLES
 _MAX_VERIFY = 4
 
 
+def check_window(window: object) -> None:
+    """Raise AVSInputError unless ``window`` is a float numpy array of EXAMPLE_SAMPLES (15600)
+    16 kHz samples: the audio of one log-mel patch."""
+    if not isinstance(window, np.ndarray) or window.shape != (EXAMPLE_SAMPLES,) \
+            or not np.issubdtype(window.dtype, np.floating):
+        got = f"{window.dtype} {window.shape}" if isinstance(window, np.ndarray) \
+            else type(window).__name__
+        raise AVSInputError(f"audio window must be float [{EXAMPLE_SAMPLES}] samples at "
+                            f"16 kHz in [-1, 1], got {got}")
+
+
 class StreamingLogMel:
     """Log-mel patches of successive windows, computing only frames not seen before.
 
@@ -83,12 +94,7 @@ class StreamingLogMel:
         return best_shift, best_mel
 
     def __call__(self, window: np.ndarray) -> np.ndarray:
-        if not isinstance(window, np.ndarray) or window.shape != (EXAMPLE_SAMPLES,) \
-                or not np.issubdtype(window.dtype, np.floating):
-            got = f"{window.dtype} {window.shape}" if isinstance(window, np.ndarray) \
-                else type(window).__name__
-            raise AVSInputError(f"audio window must be float [{EXAMPLE_SAMPLES}] samples at "
-                                f"16 kHz in [-1, 1], got {got}")
+        check_window(window)
         window = np.array(window, dtype=np.float32)      # a private copy: it is remembered
         if not np.isfinite(window).all():
             raise AVSInputError("waveform contains NaN or Inf samples")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from avs_models.audio.logmel import EXAMPLE_SAMPLES, NUM_MEL_BINS, LogMelFrontEnd
-from avs_models.audio.streaming_logmel import StreamingLogMel
+from avs_models.audio.streaming_logmel import StreamingLogMel, check_window
 from avs_models.contract import InputContract
 from avs_models.errors import AVSInputError
 
@@ -75,12 +75,7 @@ class Preprocessor:
         Raises:
             AVSInputError: not a float array of 15600 samples, or NaN/Inf samples.
         """
-        if not isinstance(window, np.ndarray) or window.shape != (EXAMPLE_SAMPLES,) \
-                or not np.issubdtype(window.dtype, np.floating):
-            got = f"{window.dtype} {window.shape}" if isinstance(window, np.ndarray) \
-                else type(window).__name__
-            raise AVSInputError(f"audio window must be float [{EXAMPLE_SAMPLES}] samples at "
-                                f"16 kHz in [-1, 1], got {got}")
+        check_window(window)
         if self._streaming is not None:
             return self._streaming(window)
         wave = torch.from_numpy(np.ascontiguousarray(window, dtype=np.float32))[None]
