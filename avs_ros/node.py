@@ -150,8 +150,10 @@ class AvsNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         if loaded.random_weights:
             self.get_logger().warning(
-                f"RANDOM WEIGHTS: no checkpoint given and no shipped model installed; "
+                f"RANDOM WEIGHTS: no checkpoint given and no shipped model for this preset; "
                 f"{loaded.source} produces meaningless masks (set the checkpoint parameter)")
+        else:
+            self.get_logger().info(f"model loaded from {loaded.source}")
         self._window_ns = loaded.contract.window_samples * 10**9 // loaded.contract.sample_rate
         self._pairer = FramePairer(AudioBuffer(cfg["audio_buffer_s"]),
                                    loaded.contract.window_samples, cfg["max_skew_s"])

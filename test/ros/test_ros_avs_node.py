@@ -1,7 +1,7 @@
 """avs_node as a real process in a ROS 2 graph, driven by a second process (avs_node_driver.py).
 
 The node runs the installed executable (lib/avs_ros/avs_node) with a parameter file, the
-LightAVSeg-T preset with random weights at 64x64 (plumbing, not accuracy), in a namespace of
+LightAVSeg-T preset (the shipped model) at a 64x64 input (plumbing, not accuracy), in a namespace of
 its own. The driver publishes images and audio and records every output; the assertions are
 on what came back: sizes, encodings, stamps, objects against the mask, markers, diagnostics.
 """
@@ -95,7 +95,7 @@ def test_stream_every_encoding_and_bad_input(ros_build, tmp_path):
     assert values["inference_p50_ms"] > 0 and values["latency_p95_ms"] >= values["latency_p50_ms"]
     assert any(d["level"] == 1 and "bad_image" in d["message"] for d in out["diagnostics"])
     assert alive, "avs_node died on bad input"
-    assert "RANDOM WEIGHTS" in logs
+    assert "model loaded from" in logs and "lightavseg_t_synth_ms3.pt" in logs  # shipped model
     for text in ("unsupported image encoding", "step is shorter", "truncated",
                  "not a whole number", "audio_gaps", "audio_rate_mismatches"):
         assert text in logs, text
