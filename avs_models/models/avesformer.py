@@ -48,7 +48,7 @@ from ..base import Outputs
 from ..layers.mask_head import FeatureMaskHead, MaskFeature, MaskPredictor
 from ..layers.query_generators import AudioQueryGenerator, PromptQueryGenerator
 from ..layers.transformer import ELFAttentionLayer, ELFConvLayer, QueryDecoderLayer
-from .deformable_base import DeformableAVSModel, check_choice
+from .deformable_base import DeformableAVSModel, check_choice, check_sizes
 
 QUERY_GENERATORS = ("pqg", "qg", "none")
 STAGE_PATTERNS = ("CTT", "TTT", "TCT", "TTC")
@@ -82,11 +82,8 @@ class AVESFormer(DeformableAVSModel):
         check_choice("stage_pattern", stage_pattern, STAGE_PATTERNS)
         if num_queries is None:
             num_queries = 300 if query_generator == "qg" else 16
-        sizes = dict(num_queries=num_queries, layers_per_stage=layers_per_stage,
-                     generator_layers=generator_layers, decoder_layers=decoder_layers)
-        bad = {k: v for k, v in sizes.items() if not isinstance(v, int) or v < 1}
-        if bad:
-            raise ValueError(f"AVESFormer sizes must be integers >= 1, got {bad}")
+        check_sizes("AVESFormer", num_queries=num_queries, layers_per_stage=layers_per_stage,
+                    generator_layers=generator_layers, decoder_layers=decoder_layers)
         super().__init__(num_classes, backbone, dim)
         self.query_generator_kind = query_generator
         self.stage_pattern = stage_pattern

@@ -41,7 +41,7 @@ from ..base import Outputs
 from ..layers.mask_head import FeatureMaskHead, MaskFeature, MaskPredictor
 from ..layers.query_generators import AudioQueryGenerator
 from ..layers.transformer import DeformableEncoderLayer, QueryDecoderLayer
-from .deformable_base import DeformableAVSModel
+from .deformable_base import DeformableAVSModel, check_sizes
 
 
 class ChannelAttentionMixer(nn.Module):
@@ -90,11 +90,8 @@ class AVSegFormer(DeformableAVSModel):
                  dim: int = 256, ffn_dim: int = 2048, mask_mlp_dim: int = 2048,
                  dropout: float = 0.1, backbone_weights: str | Path | None = None,
                  audio_weights: str | Path | None = None) -> None:
-        sizes = dict(num_queries=num_queries, encoder_layers=encoder_layers,
-                     decoder_layers=decoder_layers, generator_layers=generator_layers)
-        bad = {k: v for k, v in sizes.items() if not isinstance(v, int) or v < 1}
-        if bad:
-            raise ValueError(f"AVSegFormer sizes must be integers >= 1, got {bad}")
+        check_sizes("AVSegFormer", num_queries=num_queries, encoder_layers=encoder_layers,
+                    decoder_layers=decoder_layers, generator_layers=generator_layers)
         super().__init__(num_classes, backbone, dim)
         self.query_generator = AudioQueryGenerator(num_queries, generator_layers, dim)
         self.learnable_query = nn.Parameter(torch.empty(num_queries, dim))

@@ -28,6 +28,13 @@ def check_choice(name: str, value: object, allowed) -> None:
         raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
 
 
+def check_sizes(model: str, **sizes: object) -> None:
+    """Raise ValueError naming every size that is not an integer >= 1."""
+    bad = {k: v for k, v in sizes.items() if not isinstance(v, int) or v < 1}
+    if bad:
+        raise ValueError(f"{model} sizes must be integers >= 1, got {bad}")
+
+
 @dataclass
 class VisualTokens:
     """Encoder input for one batch.
