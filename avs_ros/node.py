@@ -139,10 +139,11 @@ class AvsNode(LifecycleNode):
                                   cfg["device"], cfg["threads"],
                                   tuple(cfg["image_size"]) if any(cfg["image_size"]) else None)
             names = cfg["class_names"] if any(cfg["class_names"]) else loaded.class_names
-            # The overlay is drawn after the mask is out (see _process), not in the pipeline.
+            # The overlay is drawn after the mask is out (see _process), not in the pipeline;
+            # nothing the node publishes needs the frame-size probability map.
             self._pipeline = Pipeline(loaded.backend, loaded.contract, names,
                                       cfg["score_threshold"], cfg["min_area_px"],
-                                      overlay=False)
+                                      overlay=False, probability=False)
         except Exception as exc:  # noqa: BLE001 - any loader failure fails the transition
             self.get_logger().error(f"activate failed, no model loaded: "
                                     f"{type(exc).__name__}: {exc}")

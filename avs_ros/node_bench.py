@@ -3,7 +3,11 @@
 Starts ``avs_node`` (the installed executable) as a process, publishes ``--frames`` images of
 ``--width`` x ``--height`` rgb8 with their audio (AudioDataStamped, S16LE 16 kHz, sent up to
 the image's stamp just before it), one at a time, and times each from ``publish()`` to the
-arrival of its ``~/mask`` (matched by stamp), in this process. The node's own per-stage
+arrival of its ``~/mask`` (matched by stamp), in this process. The next frame goes out once
+the node has published the frame's last output (``~/overlay``, or ``~/markers`` without it),
+so each figure is the latency of a frame reaching an idle node: work the node does after the
+mask (objects, markers, overlay) is not counted twice, as it would be if the next frame
+queued behind it. The node's own per-stage
 figures come from its ``/diagnostics`` (p50 over its last 100 frames). Printed: median and
 p95 end-to-end latency, the node's model-inference time (``Backend.infer``), and the
 difference (overhead: DDS transport both ways, image decode, resize, log-mel, post-processing,
@@ -121,6 +125,7 @@ def _bench(args: argparse.Namespace) -> int:
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
+    from visualization_msgs.msg import MarkerArray
 
     ns = f"/avs_bench_{uuid.uuid4().hex[:8]}"
     exe = Path(get_package_prefix("avs_ros")) / "lib" / "avs_ros" / "avs_node"
@@ -144,7 +149,12 @@ def _bench(args: argparse.Namespace) -> int:
     masks: dict[int, float] = {}
     diagnostics: list[dict] = []
     node.create_subscription(Image, f"{ns}/avs_node/mask", lambda m: masks.setdefault(
-        m.header.stamp.sec * NS + m.header.stamp.nanosec, time.perf_counter()), qos)
+        _stamp_ns(m.header), time.perf_counter()), qos)
+    finished: set[int] = set()
+    last_output, last_type = (("markers", MarkerArray) if args.no_overlay
+                              else ("overlay", Image))
+    node.create_subscription(last_type, f"{ns}/avs_node/{last_output}", lambda m: finished.add(
+        _stamp_ns(m.markers[0].header if last_output == "markers" else m.header)), qos)
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diagnostics.extend(
         {kv.key: kv.value for kv in s.values} for s in m.status
         if s.hardware_id == f"{ns}/avs_node"), qos)
@@ -186,6 +196,7 @@ def _bench(args: argparse.Namespace) -> int:
         image_pub.publish(msg)
         try:
             spin_until(lambda: stamp in masks, timeout, f"the mask of frame {i}")
+            spin_until(lambda: stamp in finished, timeout, f"the {last_output} of frame {i}")
         except TimeoutError:
             return None
         return (masks[stamp] - sent) * 1e3
@@ -232,6 +243,10 @@ def _bench(args: argparse.Namespace) -> int:
         os.unlink(f.name)
     _report(args, np.asarray(e2e), lost, diagnostics[-1])
     return 0
+
+
+def _stamp_ns(header) -> int:
+    return header.stamp.sec * NS + header.stamp.nanosec
 
 
 def _report(args, e2e: np.ndarray, lost: int, diag: dict) -> None:

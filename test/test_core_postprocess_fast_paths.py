@@ -70,3 +70,24 @@ def test_overlay_matches_the_numpy_blend_and_outline():
     np.testing.assert_array_equal(out[~fg], image[~fg])
     np.testing.assert_array_equal(out[edge], palette[mask[edge]])
     assert np.abs(out[inner].astype(np.float64) - blend[inner]).max() <= 0.5 + 1e-9
+
+
+def test_binary_mask_and_scores_from_logits_match_the_probability_route():
+    """Thresholding logits at logit(t) and scoring with box-local sigmoids gives the mask and
+    scores of the whole-frame probability map; without the map, nothing else changes."""
+    rng = np.random.default_rng(7)
+    logits = cv2.GaussianBlur(rng.standard_normal((32, 40)).astype(np.float32) * 8, (0, 0), 2)
+    for t in (0.3, 0.5, 0.8):
+        pp = Postprocessor(1, score_threshold=t)
+        seg = pp(logits[None, None], (96, 120))
+        prob = 1.0 / (1.0 + np.exp(-cv2.resize(logits, (120, 96)).astype(np.float64)))
+        np.testing.assert_allclose(seg.probability, prob, atol=1e-6)
+        near = np.abs(prob - t) < 1e-6            # rounding may differ only at the threshold
+        assert np.array_equal(seg.mask.astype(bool)[~near], (prob > t)[~near])
+        reference = _reference_scores(seg.mask, prob, 8)
+        assert len(seg.objects) == len(reference) > 1
+        for o in seg.objects:
+            assert o.score == pytest.approx(reference[(o.x, o.y, o.width, o.height)], abs=1e-6)
+        lean = pp(logits[None, None], (96, 120), probability=False)
+        assert lean.probability is None
+        assert np.array_equal(lean.mask, seg.mask) and lean.objects == seg.objects

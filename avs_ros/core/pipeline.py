@@ -30,11 +30,11 @@ STAGES = ("preprocess", "logmel", "inference", "postprocess")
 @dataclass(frozen=True)
 class Result:
     """One frame's output: ``mask`` uint8 [H, W] class ids at the frame's size, ``probability``
-    float32 [H, W], ``objects``, ``overlay`` uint8 [H, W, 3] RGB (None unless asked for) and
+    float32 [H, W] (None when the pipeline was built without it), ``objects``, ``overlay`` uint8 [H, W, 3] RGB (None unless asked for) and
     ``timings_ms``: wall ms per stage in :data:`STAGES` order, plus ``"total"``."""
 
     mask: np.ndarray
-    probability: np.ndarray
+    probability: np.ndarray | None
     objects: list[SoundingObject]
     overlay: np.ndarray | None
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -53,6 +53,8 @@ class Pipeline:
         overlay_alpha, outline_px: see :func:`.postprocess.draw_overlay`.
         streaming_logmel: reuse log-mel frames shared by consecutive windows (see
             :class:`.preprocess.Preprocessor`).
+        probability: return the frame-size probability map in :attr:`Result.probability`
+            (replay scores J/F with it); False leaves it None and saves a whole-frame sigmoid.
 
     Raises:
         ValueError: see :class:`.preprocess.Preprocessor` and :class:`.postprocess.Postprocessor`.
@@ -61,8 +63,10 @@ class Pipeline:
     def __init__(self, backend: Backend, contract: InputContract,
                  class_names: Sequence[str] | None = None, score_threshold: float = 0.5,
                  min_area_px: int = 1, overlay: bool = True, overlay_alpha: float = 0.5,
-                 outline_px: int = 2, streaming_logmel: bool = False) -> None:
+                 outline_px: int = 2, streaming_logmel: bool = False,
+                 probability: bool = True) -> None:
         self.backend = backend
+        self.probability = bool(probability)
         self.preprocessor = Preprocessor(contract, tuple(backend.image_size), streaming_logmel)
         self.postprocessor = Postprocessor(backend.num_classes, class_names, score_threshold,
                                            min_area_px)
@@ -92,7 +96,7 @@ class Pipeline:
         t2 = clock()
         logits = self.backend.infer(image, audio)
         t3 = clock()
-        seg = self.postprocessor(logits, image_rgb.shape[:2])
+        seg = self.postprocessor(logits, image_rgb.shape[:2], self.probability)
         overlay = draw_overlay(image_rgb, seg.mask, self.palette, self.overlay_alpha,
                                self.outline_px) if self.overlay else None
         t4 = clock()
