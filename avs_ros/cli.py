@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "replay a ROS 2 bag through the node's pipeline: J/F, latency, video, report"),
     "demo": ("avs_ros.demo", "one command: demo bag -> replay -> J, F, FPS, report and video"),
     "node-bench": ("avs_ros.node_bench", "avs_node end-to-end latency and overhead (needs ROS 2)"),
+    "pretrain": ("avs_models.train.pretrain",
+                 "SynthAVS encoder pretraining (stand-in for ImageNet/AudioSet weights)"),
     "train": ("avs_models.train.cli", "train a preset from a YAML config (DDP under torchrun)"),
     "eval": ("avs_models.train.evaluate",
              "J/F of a checkpoint on a split, with true and shuffled audio"),
