@@ -69,6 +69,16 @@ def test_onnxruntime_cpu_agrees(onnx_path, inputs, reference):
     assert float(np.abs(out - reference).max()) <= 1e-4
 
 
+def test_onnxruntime_without_spin_wait_sleeps_and_agrees(onnx_path, inputs, reference):
+    lean = OnnxRuntimeBackend(onnx_path, "cpu", 1, spin_wait=False)
+    opts = lean.session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    default = OnnxRuntimeBackend(onnx_path, "cpu", 1).session.get_session_options()
+    with pytest.raises(RuntimeError, match="allow_spinning"):    # unset: ORT spins
+        default.get_session_config_entry("session.intra_op.allow_spinning")
+    np.testing.assert_allclose(lean.infer(*inputs), reference, atol=1e-4)
+
+
 def test_onnxruntime_io_binding_agrees_on_cpu(onnx_path, inputs, reference):
     backend = create_backend("onnxruntime", onnx=onnx_path, device="cpu", threads=1,
                              io_binding=True)
