@@ -43,3 +43,13 @@ def test_predicts_on_a_generated_frame():
     h, w = model.contract.image_size
     assert logits.shape == (1, 1, h, w) and torch.isfinite(logits).all()
     assert 0 < int((logits > 0).sum()) < h * w   # some pixels on, not all
+
+
+def test_recorded_test_numbers_meet_the_targets():
+    """The shipped model's recorded held-out numbers (issue targets): J >= 0.75 with its own
+    audio and at least 0.20 lower with another clip's audio."""
+    _, meta = load_model(default_checkpoint())
+    test = meta["metrics"]["test"]
+    assert test["split"] == "test" and test["true_audio"]["frames"] >= 300
+    assert test["true_audio"]["J"] >= 0.75
+    assert test["J_drop"] >= 0.20
