@@ -57,7 +57,7 @@ def test_pretrained_weights_load_into_training_model(tmp_path):
 
 
 @pytest.mark.parametrize("argv, what", [
-    (["--clips", "0"], "clips"),
+    (["--clips", "1"], "clips"),
     (["--visual-steps", "-1"], "visual_steps"),
     (["--image-size", "100", "100"], "image size"),
 ])

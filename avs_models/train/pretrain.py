@@ -246,11 +246,13 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress: bool = True) ->
     ``{"model": state_dict}`` with the tag layer as ``fc_audioset.*``) and ``pretrain.json``
     (config, held-out scores, loss per 50 steps, seconds); returns that summary.
 
-    Raises ValueError for an unknown backbone or bad counts (from the parts it builds).
+    Raises ValueError for an unknown backbone or fewer than 2 clips.
     """
     if cfg.backbone not in LIGHT_HEAD_EMBED_DIMS:
         raise ValueError(f"unknown SeaFormer size {cfg.backbone!r}; choose one of "
                          f"{sorted(LIGHT_HEAD_EMBED_DIMS)}")
+    if cfg.clips < 2:
+        raise ValueError(f"need at least 2 clips (10 % are held out), got {cfg.clips}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -259,7 +261,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress: bool = True) ->
     t0 = time.perf_counter()
     data = compose_pretraining_set(cfg.clips, cfg.seed, cfg.image_size, cfg.workers)
     n = data["image"].shape[0]
-    n_train = max(1, n - 5 * max(1, cfg.clips // 10)) if cfg.clips > 1 else n
+    n_train = n - 5 * max(1, cfg.clips // 10)
     contract = InputContract(image_size=tuple(cfg.image_size))
     mean = torch.tensor(contract.image_mean).view(1, 3, 1, 1)
     std = torch.tensor(contract.image_std).view(1, 3, 1, 1)
@@ -347,12 +349,13 @@ def run(args: argparse.Namespace) -> int:
                          audio_steps=args.audio_steps, batch_size=args.batch_size,
                          audio_batch_size=args.audio_batch_size, lr=args.lr,
                          workers=args.workers, threads=args.threads)
-    bad = [k for k in ("clips", "batch_size", "audio_batch_size", "workers")
-           if getattr(cfg, k) < 1] + [k for k in ("visual_steps", "audio_steps", "threads")
-                                      if getattr(cfg, k) < 0]
+    bad = (["clips"] if cfg.clips < 2 else []) \
+        + [k for k in ("batch_size", "audio_batch_size", "workers") if getattr(cfg, k) < 1] \
+        + [k for k in ("visual_steps", "audio_steps", "threads") if getattr(cfg, k) < 0]
     if bad or min(cfg.image_size) < 64 or any(s % 32 for s in cfg.image_size):
-        print(f"avs pretrain: invalid {bad or 'image size'} (counts >= 1, steps >= 0, image "
-              f"size a multiple of 32 and >= 64 px; got {asdict(cfg)})", file=sys.stderr)
+        print(f"avs pretrain: invalid {bad or 'image size'} (clips >= 2, other counts >= 1, "
+              f"steps >= 0, image size a multiple of 32 and >= 64 px; got {asdict(cfg)})",
+              file=sys.stderr)
         return 2
     summary = pretrain(cfg, args.out, progress=not args.no_progress)
     summary.pop("config")
