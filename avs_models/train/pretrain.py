@@ -49,6 +49,7 @@ from ..data.synth.generate import AVSBENCH_SIZE, init_worker
 from ..data.synth.mixing import mix_clip
 from ..data.synth.scene import compose_clip
 from ..data.synth.sounds import SAMPLE_RATE
+from ..data.synth.writers import to_pcm16
 from ..layers.light_head import LightHead
 from ..models.lightavseg import LIGHT_HEAD_EMBED_DIMS
 
@@ -98,8 +99,7 @@ def _compose(job: tuple[int, int, tuple[int, int]]) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng([seed, _PRETRAIN_CODE, i])
     clip = compose_clip(rng, 5, AVSBENCH_SIZE, "multi")
     audio, _ = mix_clip(rng, clip, 5.0)
-    pcm = np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype(np.int16)
-    ex = waveform_to_examples(pcm, SAMPLE_RATE).numpy()
+    ex = waveform_to_examples(to_pcm16(audio), SAMPLE_RATE).numpy()
     ex = np.concatenate([ex, np.repeat(ex[-1:], max(0, 5 - len(ex)), 0)])[:5]
     cls_of = np.array([0] + [CLASSES.index(o.cls) + 1 for o in clip.objects], np.uint8)
     images, maps, hot = [], [], np.zeros((5, N_CLASSES), np.uint8)

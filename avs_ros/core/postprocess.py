@@ -127,8 +127,7 @@ class Postprocessor:
         self._check(logits)
         logits = logits[0].astype(np.float32, copy=False)
         if self.num_classes == 1:
-            logit = _resize(logits[0], tuple(int(v) for v in out_size), cv2.INTER_LINEAR)
-            mask = (logit > self._logit_threshold).view(np.uint8)
+            mask, logit = self._binary(logits[0], out_size)
             objects = self.objects(mask, logit, logits=True)
             return Segmentation(mask, _sigmoid(logit) if probability else None, objects)
         mask, prob = self.mask(logits, out_size)
@@ -144,10 +143,10 @@ class Postprocessor:
 
     def mask(self, logits: np.ndarray, out_size: tuple[int, int]):
         """float32 [C, h, w] -> (mask uint8 [H, W], probability float32 [H, W])."""
-        h, w = (int(v) for v in out_size)
         if self.num_classes == 1:
-            logit = _resize(logits[0], (h, w), cv2.INTER_LINEAR)
-            return (logit > self._logit_threshold).view(np.uint8), _sigmoid(logit)
+            mask, logit = self._binary(logits[0], out_size)
+            return mask, _sigmoid(logit)
+        h, w = (int(v) for v in out_size)
         shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
         soft = shifted / shifted.sum(axis=0, keepdims=True)
         label = soft.argmax(axis=0).astype(np.uint8)
@@ -155,6 +154,13 @@ class Postprocessor:
         label[best <= self.score_threshold] = 0
         return (_resize(label, (h, w), cv2.INTER_NEAREST_EXACT),
                 np.clip(_resize(best, (h, w), cv2.INTER_LINEAR), 0.0, 1.0))
+
+    def _binary(self, logit_map: np.ndarray, out_size: tuple[int, int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """float32 [h, w] logits -> (mask uint8 [H, W], frame-size logits float32 [H, W])."""
+        h, w = (int(v) for v in out_size)
+        logit = _resize(logit_map, (h, w), cv2.INTER_LINEAR)
+        return (logit > self._logit_threshold).view(np.uint8), logit
 
     def objects(self, mask: np.ndarray, prob: np.ndarray, logits: bool = False
                 ) -> list[SoundingObject]:

@@ -76,10 +76,15 @@ def _jpg(path: Path, rgb: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
+def to_pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] -> int16 PCM samples (x 32768, rounded, clipped to the range)."""
+    return np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype(np.int16)
+
+
 def _wav(path: Path, audio: np.ndarray) -> np.ndarray:
     """Write float audio in [-1, 1] as 16-bit PCM; return the int16 samples written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    pcm = np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype(np.int16)
+    pcm = to_pcm16(audio)
     sf.write(str(path), pcm, SAMPLE_RATE, subtype="PCM_16")
     return pcm
 
