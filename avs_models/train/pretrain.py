@@ -28,7 +28,6 @@ import argparse
 import json
 import logging
 import math
-import multiprocessing as mp
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -40,16 +39,14 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from ..audio.logmel import waveform_to_examples
 from ..audio.mobilenetv2 import MobileNetV2Audio
 from ..backbones.seaformer import seaformer
 from ..contract import InputContract
 from ..data.synth.classes import CLASSES
-from ..data.synth.generate import AVSBENCH_SIZE, init_worker
+from ..data.synth.generate import AVSBENCH_SIZE, worker_pool
 from ..data.synth.mixing import mix_clip
 from ..data.synth.scene import compose_clip
-from ..data.synth.sounds import SAMPLE_RATE
-from ..data.synth.writers import to_pcm16
+from ..data.synth.writers import frame_examples, to_pcm16
 from ..layers.light_head import LightHead
 from ..models.lightavseg import LIGHT_HEAD_EMBED_DIMS
 
@@ -99,8 +96,7 @@ def _compose(job: tuple[int, int, tuple[int, int]]) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng([seed, _PRETRAIN_CODE, i])
     clip = compose_clip(rng, 5, AVSBENCH_SIZE, "multi")
     audio, _ = mix_clip(rng, clip, 5.0)
-    ex = waveform_to_examples(to_pcm16(audio), SAMPLE_RATE).numpy()
-    ex = np.concatenate([ex, np.repeat(ex[-1:], max(0, 5 - len(ex)), 0)])[:5]
+    ex = frame_examples(to_pcm16(audio), 5).numpy()
     cls_of = np.array([0] + [CLASSES.index(o.cls) + 1 for o in clip.objects], np.uint8)
     images, maps, hot = [], [], np.zeros((5, N_CLASSES), np.uint8)
     for k in range(5):
@@ -110,7 +106,7 @@ def _compose(job: tuple[int, int, tuple[int, int]]) -> tuple[np.ndarray, ...]:
         maps.append(np.asarray(Image.fromarray(sem).resize((w, h), Image.NEAREST)))
         for j in clip.sounding[k]:
             hot[k, CLASSES.index(clip.objects[j].cls)] = 1
-    return np.stack(images), np.stack(maps), ex.astype(np.float32), hot
+    return np.stack(images), np.stack(maps), ex, hot
 
 
 def compose_pretraining_set(clips: int, seed: int, image_size: tuple[int, int],
@@ -128,8 +124,7 @@ def compose_pretraining_set(clips: int, seed: int, image_size: tuple[int, int],
     if workers == 1:
         parts = [_compose(j) for j in jobs]
     else:
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=init_worker) as pool:
+        with worker_pool(workers) as pool:
             parts = pool.map(_compose, jobs, chunksize=8)
     images, maps, audio, hot = (np.concatenate(p) for p in zip(*parts))
     return {"image": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),

@@ -59,15 +59,11 @@ class ImageEvent:
 
 
 @dataclass(frozen=True)
-class AudioEvent:
-    """An audio chunk in :meth:`AudioBuffer.push`'s terms (``stamp_ns`` of its first sample)."""
+class AudioEvent(audio_msgs.AudioChunk):
+    """An audio message's :class:`~avs_ros.core.audio_msgs.AudioChunk` (``stamp_ns`` of its
+    first sample) and the time it was logged, ``log_ns``."""
 
     log_ns: int
-    stamp_ns: int
-    samples: object
-    sample_rate: int
-    channels: int
-    fmt: str | None
 
 
 @dataclass(frozen=True)
@@ -309,8 +305,8 @@ class BagReader:
         chunk = audio_msgs.chunk_from_audio_data_stamped(msg, self._pcm) \
             if self.layout.audio_type == "audio_data_stamped" \
             else audio_msgs.chunk_from_audio_stamped(msg)
-        return AudioEvent(log_ns, chunk.stamp_ns, chunk.samples, chunk.sample_rate,
-                          chunk.channels, chunk.fmt)
+        return AudioEvent(chunk.stamp_ns, chunk.samples, chunk.sample_rate, chunk.channels,
+                          chunk.fmt, log_ns)
 
     # ---- context -----------------------------------------------------------------------------
     def close(self) -> None:

@@ -73,12 +73,19 @@ def _make_clip(job: tuple[str, str, int, int, int]) -> dict:
     return write_ms3_clip(root, name, split, clip.frames, masks, audio)
 
 
-def init_worker() -> None:
+def _init_worker() -> None:
     """Pool initializer: one torch thread per worker process (forked workers that inherit a
     parent's started OpenMP pool can hang in their first parallel torch op)."""
     import torch
 
     torch.set_num_threads(1)
+
+
+def worker_pool(workers: int):
+    """A process pool of ``workers`` for composing clips (fork where available; one torch
+    thread per worker)."""
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    return ctx.Pool(workers, initializer=_init_worker)
 
 
 def generate(subset: str, out_dir: str | Path, clips: int, seed: int, workers: int = 2,
@@ -117,8 +124,7 @@ def generate(subset: str, out_dir: str | Path, clips: int, seed: int, workers: i
             if progress:
                 progress(len(rows), clips)
     else:
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=init_worker) as pool:
+        with worker_pool(workers) as pool:
             for row in pool.imap(_make_clip, jobs, chunksize=4):
                 rows.append(row)
                 if progress:

@@ -89,15 +89,22 @@ def _wav(path: Path, audio: np.ndarray) -> np.ndarray:
     return pcm
 
 
-def _pkl(path: Path, pcm: np.ndarray, n_examples: int) -> None:
+def frame_examples(pcm: np.ndarray, n_examples: int) -> torch.Tensor:
+    """int16 16 kHz PCM of a clip -> float32 [n_examples, 1, 96, 64]: VGGish example k for
+    frame k, the last example repeated when the clip yields fewer (as the pre-computed
+    AVSBench ``.pkl`` files hold one example per annotated frame)."""
     from ...audio.logmel import waveform_to_examples
 
     ex = waveform_to_examples(pcm, SAMPLE_RATE)
     if ex.shape[0] < n_examples:
         ex = torch.cat([ex, ex[-1:].expand(n_examples - ex.shape[0], -1, -1, -1)])
+    return ex[:n_examples].contiguous().clone()
+
+
+def _pkl(path: Path, pcm: np.ndarray, n_examples: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
-        pickle.dump(ex[:n_examples].contiguous().clone(), f)
+        pickle.dump(frame_examples(pcm, n_examples), f)
 
 
 def write_s4_clip(root: Path, name: str, split: str, category: str, frames, masks,
