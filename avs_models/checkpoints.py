@@ -4,7 +4,7 @@ Our own checkpoint format (``format: "avs_ros/1"``) is a dict::
 
     {"format": "avs_ros/1", "preset": str, "num_classes": int, "build_kwargs": dict,
      "class_names": list[str] | None, "contract": dict, "model": state_dict,
-     "config": dict | None, "metrics": dict | None}
+     "config": dict | None, "metrics": dict | None[, "source": dict]}
 
 so that :func:`load_model` can rebuild the exact network from the file alone. Plain state
 dicts (and ``{"state_dict": ...}`` / ``{"model": ...}`` containers) are read too.
@@ -26,8 +26,30 @@ FORMAT = "avs_ros/1"
 _CONTAINER_KEYS = ("model", "state_dict", "model_state_dict")
 
 
+def _numpy_globals() -> list:
+    """The numpy constructors that a pickled ndarray / numpy scalar needs (array, scalar and
+    dtype reconstruction only: no callables that run code), under the module names that
+    numpy 1.x (``numpy.core``) and 2.x (``numpy._core``) pickles use."""
+    import numpy as np
+
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    dtypes = {type(np.dtype(c)) for c in "?bBhHiIlLqQefdgFDGUS"}
+    names = [(multiarray._reconstruct, f"numpy.{m}.multiarray._reconstruct")
+             for m in ("core", "_core")]
+    names += [(multiarray.scalar, f"numpy.{m}.multiarray.scalar") for m in ("core", "_core")]
+    return [np.dtype, np.ndarray, *(t for t in dtypes if t.__module__ == "numpy.dtypes"),
+            *names]
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     """Read a checkpoint file with ``torch.load(weights_only=True)`` (no code execution).
+
+    Files that also pickle numpy arrays or scalars next to their tensors (e.g. PANNs'
+    released checkpoints store their data sampler's state) are read with numpy's array,
+    scalar and dtype constructors allowed, and nothing else.
 
     Raises:
         CheckpointError: the file is missing, empty, truncated/corrupt or not a torch file;
@@ -38,10 +60,17 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} does not exist (expected a .pt/.pth file)")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes)")
+    errors = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
+              io.UnsupportedOperation, OSError)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
-            io.UnsupportedOperation, OSError) as exc:
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if "numpy" not in str(exc):
+                raise
+            with torch.serialization.safe_globals(_numpy_globals()):
+                return torch.load(path, map_location=map_location, weights_only=True)
+    except errors as exc:
         raise CheckpointError(
             f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}); expected a "
             "file written by torch.save — it may be truncated or corrupt") from exc
@@ -108,11 +137,13 @@ def load_state_dict_strict(model: nn.Module, state: Mapping[str, torch.Tensor],
 
 def save_checkpoint(model: nn.Module, path: str | Path, *, class_names: list[str] | None = None,
                     config: dict | None = None, metrics: dict | None = None,
-                    half: bool = False) -> Path:
+                    half: bool = False, source: dict | None = None) -> Path:
     """Write ``model`` (built by :func:`avs_models.build_model`) in the ``avs_ros/1`` format.
 
     Args:
         half: store floating-point tensors as float16 (halves the file; loaded back as float32).
+        source: where the weights came from when they were not trained here (``avs import``:
+            file name, sha256, what the file was recognised as).
     """
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
              for k, v in model.state_dict().items()}
@@ -127,6 +158,8 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, class_names: list[str
         "config": config,
         "metrics": metrics,
     }
+    if source is not None:
+        payload["source"] = source
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -74,6 +74,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("avsegformer_r50", _AVSEG, {"backbone": "resnet50"},
            "AVSegFormer baseline, ResNet-50 + VGGish, 300-query generator + mixer",
            PaperFigure(151.0, 37.9, "RTX 3090", "AVESFormer Table 3 / AVSegFormer")),
+    Preset("avsegformer_pvt", _AVSEG, {"backbone": "pvt_v2_b5"},
+           "AVSegFormer, PVTv2-B5 + VGGish (its strongest public checkpoints)",
+           PaperFigure(None, None, "", "AVSegFormer Table 1 (no size or latency given)")),
 )}
 
 

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("avs_models.train.cli", "train a preset from a YAML config (DDP under torchrun)"),
     "eval": ("avs_models.train.evaluate",
              "J/F of a checkpoint on a split, with true and shuffled audio"),
+    "import": ("avs_ros.weights_import.cli",
+               "a downloaded AVSegFormer checkpoint or encoder file -> what our tools load"),
 }
 
 

@@ -49,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers.drop_path import DropPath
+
 
 @dataclass(frozen=True)
 class SeaFormerConfig:
@@ -133,23 +135,6 @@ class HSigmoid(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu6(x + 3.0) / 6.0
-
-
-class DropPath(nn.Module):
-    """Stochastic depth (Huang et al. 2016): in training, zero a residual branch for a whole
-    sample with probability ``p`` and scale survivors by 1 / (1 - p); identity in eval."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = float(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        mask = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype,
-                          device=x.device) < keep
-        return x * mask.to(x.dtype) / keep
 
 
 class InvertedResidual(nn.Module):

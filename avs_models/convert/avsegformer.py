@@ -1,9 +1,11 @@
 """Key map from the public AVSegFormer checkpoints (github.com/vvvb-github/AVSegFormer, plain
-``state_dict`` files of its ResNet-50 S4/MS3/AVSS models) to :class:`AVSegFormer`.
+``state_dict`` files of its ResNet-50 and PVTv2-B5 S4/MS3/AVSS models, written by its train
+scripts as ``model.module.state_dict()``) to :class:`AVSegFormer`.
 
 Public layout (model/AVSegFormer.py, model/head/AVSegHead.py, model/utils/*.py):
     backbone.*                 B2_ResNet: conv1, bn1, layer1, layer2, layer3_1, layer4_1 (used),
-                               layer3_2, layer4_2 (a second branch the forward never calls)
+                               layer3_2, layer4_2 (a second branch the forward never calls);
+                               or pvt_v2_b5: patch_embedN, blockN.M, normN (same names here)
     vggish.features/embeddings VGGish (vggish.pproc.* PCA parameters if present: unused)
     audio_proj                 Linear(128, 256)
     head.in_proj.N.{0,1}       1x1 conv + GroupNorm per level
@@ -58,6 +60,8 @@ _RULES: list[tuple[re.Pattern, Callable[[re.Match], str | None]]] = [
     (re.compile(r"backbone\.(conv1|bn1|layer1|layer2)\.(.+)"),
      lambda m: f"backbone.{m[1]}.{m[2]}"),
     (re.compile(r"backbone\.layer([34])_1\.(.+)"), lambda m: f"backbone.layer{m[1]}.{m[2]}"),
+    (re.compile(r"backbone\.((?:patch_embed|block|norm)[1-4]\..+)"),
+     lambda m: f"backbone.{m[1]}"),
     (re.compile(r"vggish\.((?:features|embeddings)\..+)"), lambda m: f"audio_backbone.{m[1]}"),
     (re.compile(r"audio_proj\.(weight|bias)"), lambda m: f"audio_proj.{m[1]}"),
     (re.compile(r"head\.level_embed"), lambda m: "level_embed"),
@@ -104,8 +108,7 @@ def convert_avsegformer_state_dict(
         CheckpointError: a key that is neither mapped nor known-unused (all such keys are
             listed), or two public keys mapping to one name.
     """
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+    state = strip_module_prefix(state)
     out: dict[str, torch.Tensor] = {}
     ignored, unknown = [], []
     for key, value in state.items():
@@ -128,20 +131,68 @@ def convert_avsegformer_state_dict(
     return out, sorted(ignored)
 
 
-def load_avsegformer_checkpoint(model: torch.nn.Module, path: str | Path) -> list[str]:
-    """Read a public AVSegFormer ``.pth`` file, convert it and load it strictly into ``model``
-    (an AVSegFormer built with the same backbone, query count and class count).
+def public_variant(state: Mapping[str, torch.Tensor]) -> dict:
+    """What a public AVSegFormer state dict is, from its keys and shapes alone.
+
+    Returns ``{"preset": "avsegformer_r50" | "avsegformer_pvt", "num_classes": C,
+    "num_queries": Q}`` (C from the last conv of ``head.fc``, Q from
+    ``head.learnable_query``). A leading ``module.`` is accepted.
+
+    Raises:
+        CheckpointError: the state dict is not a public AVSegFormer one (no ``head.fc.4``,
+            ``head.learnable_query`` or ``vggish.*`` keys) or its backbone is neither the
+            two-branch ResNet-50 nor PVTv2-B5 (the message names what was found).
+    """
+    state = strip_module_prefix(state)
+    need = ("head.fc.4.weight", "head.learnable_query.weight", "vggish.features.0.weight")
+    missing = [k for k in need if k not in state]
+    if missing:
+        raise CheckpointError(f"not a public AVSegFormer state dict: no {', '.join(missing)}")
+    if "backbone.layer3_1.0.conv1.weight" in state:
+        preset = "avsegformer_r50"
+    elif "backbone.block3.39.attn.q.weight" in state and "backbone.block3.40.norm1.weight" \
+            not in state:
+        preset = "avsegformer_pvt"
+    else:
+        found = sorted({".".join(k.split(".")[:2]) for k in state if k.startswith("backbone.")})
+        raise CheckpointError(
+            "an AVSegFormer state dict with an unknown backbone (backbone keys start with "
+            f"{', '.join(found[:6]) or 'nothing'}); expected the public ResNet-50 "
+            "(backbone.layer3_1.*) or PVTv2-B5 (backbone.block1..4.*, 40 blocks in stage 3)")
+    return {"preset": preset, "num_classes": int(state["head.fc.4.weight"].shape[0]),
+            "num_queries": int(state["head.learnable_query.weight"].shape[0])}
+
+
+def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+    """Drop the ``module.`` that ``DataParallel`` puts before every key (if all keys have it)."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def load_avsegformer_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor],
+                                source: str = "AVSegFormer checkpoint") -> list[str]:
+    """Convert a public AVSegFormer state dict and load it strictly into ``model`` (an
+    AVSegFormer built with the same backbone, query count and class count).
 
     The public code has no auxiliary head for C > 1, so ``aux_head.*`` (training-only, see
     :class:`~avs_models.layers.mask_head.FeatureMaskHead`) keeps the model's own values when
-    the file lacks it; every other parameter must come from the file.
+    the state dict lacks it; every other parameter must come from it.
 
-    Returns the ignored public keys. Raises CheckpointError (unreadable file, unknown keys,
-    missing keys or shape mismatches); the model is left unchanged on error.
+    Returns the ignored public keys. Raises CheckpointError (unknown keys, missing keys or
+    shape mismatches); the model is left unchanged on error.
     """
-    converted, ignored = convert_avsegformer_state_dict(read_state_dict(path))
+    converted, ignored = convert_avsegformer_state_dict(state)
     for key, value in model.state_dict().items():
         if key.startswith("aux_head.") and key not in converted:
             converted[key] = value
-    load_state_dict_strict(model, converted, source=f"AVSegFormer checkpoint {path}")
+    load_state_dict_strict(model, converted, source=source)
     return ignored
+
+
+def load_avsegformer_checkpoint(model: torch.nn.Module, path: str | Path) -> list[str]:
+    """Read a public AVSegFormer ``.pth`` file and load it with
+    :func:`load_avsegformer_state_dict`. Returns the ignored public keys; raises
+    CheckpointError (also for an unreadable file); the model is unchanged on error."""
+    return load_avsegformer_state_dict(model, read_state_dict(path),
+                                       source=f"AVSegFormer checkpoint {path}")

@@ -1,5 +1,6 @@
-"""What AVSegFormer and AVESFormer share before their transformers: ResNet + VGGish features,
-projections to D = 256, and the flattened 1/8-1/16-1/32 token sequence with positions.
+"""What AVSegFormer and AVESFormer share before their transformers: ResNet or PVTv2 + VGGish
+features, projections to D = 256, and the flattened 1/8-1/16-1/32 token sequence with
+positions.
 
 Sources: AVSegFormer Sec. 3.2 ("feature transformation" to D = 256) and its public code
 (per-level 1x1 conv + GroupNorm(32); audio ``Linear(128, 256)``; sine positions + learned level
@@ -14,12 +15,16 @@ import torch
 from torch import nn
 
 from ..audio.vggish import VGGish, load_vggish_weights
-from ..backbones.resnet import ResNet, load_torchvision_weights, resnet18, resnet50
+from ..backbones.pvt_v2 import load_pvt_v2_weights, pvt_v2_b5
+from ..backbones.resnet import load_torchvision_weights, resnet18, resnet50
 from ..base import AVSModel
 from ..layers.levels import flatten_levels, level_positions, reference_points
 from ..ops.ms_deform_attn import MSDeformAttn, SpatialShapes
 
-BACKBONES = {"resnet18": resnet18, "resnet50": resnet50}
+#: visual backbone name -> (builder, loader of its public ImageNet weight file)
+BACKBONES = {"resnet18": (resnet18, load_torchvision_weights),
+             "resnet50": (resnet50, load_torchvision_weights),
+             "pvt_v2_b5": (pvt_v2_b5, load_pvt_v2_weights)}
 
 
 def check_choice(name: str, value: object, allowed) -> None:
@@ -55,12 +60,12 @@ class VisualTokens:
 class DeformableAVSModel(AVSModel):
     """Base of the two deformable-transformer AVS models.
 
-    Builds ``backbone`` (ResNet-18/50), ``audio_backbone`` (VGGish), ``audio_proj``
+    Builds ``backbone`` (ResNet-18/50 or PVTv2-B5), ``audio_backbone`` (VGGish), ``audio_proj``
     (Linear 128 -> D), ``in_proj`` (per backbone level 1x1 conv + GroupNorm(32)) and
     ``level_embed`` [3, D].
 
     Args:
-        num_classes: C; backbone: "resnet18" or "resnet50"; dim: D.
+        num_classes: C; backbone: "resnet18", "resnet50" or "pvt_v2_b5"; dim: D.
 
     Raises: ValueError for an unknown backbone.
     """
@@ -69,7 +74,8 @@ class DeformableAVSModel(AVSModel):
         super().__init__(num_classes)
         check_choice("backbone", backbone, BACKBONES)
         self.dim = dim
-        self.backbone: ResNet = BACKBONES[backbone]()
+        self.backbone_name = backbone
+        self.backbone = BACKBONES[backbone][0]()
         self.audio_backbone = VGGish()
         self.audio_proj = nn.Linear(VGGish.embedding_dim, dim)
         self.in_proj = nn.ModuleList(
@@ -82,8 +88,9 @@ class DeformableAVSModel(AVSModel):
         """Initialise everything but the two backbones as the public AVSegFormer head does:
         Xavier-uniform for every weight with more than one dimension, then Deformable DETR's
         init for each MSDeformAttn, N(0, 1) level embedding; then load the pretrained
-        torchvision ResNet / VGGish-port weight files if given (strictly; CheckpointError on
-        mismatch). Subclasses call this at the end of ``__init__``."""
+        ImageNet backbone file (torchvision ResNet or ``pvt_v2_b5.pth``) and the VGGish-port
+        file if given (strictly; CheckpointError on mismatch). Subclasses call this at the end
+        of ``__init__``."""
         for name, p in self.named_parameters():
             if p.dim() > 1 and not name.startswith(("backbone.", "audio_backbone.")):
                 nn.init.xavier_uniform_(p)
@@ -92,7 +99,7 @@ class DeformableAVSModel(AVSModel):
                 m.reset_parameters()
         nn.init.normal_(self.level_embed)
         if backbone_weights is not None:
-            load_torchvision_weights(self.backbone, backbone_weights)
+            BACKBONES[self.backbone_name][1](self.backbone, backbone_weights)
         if audio_weights is not None:
             load_vggish_weights(self.audio_backbone, audio_weights)
 
