@@ -60,8 +60,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} does not exist (expected a .pt/.pth file)")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes)")
+    # bytes that are not a torch file make the unpickler fail in any way (KeyError on a
+    # missing memo entry, IndexError, UnicodeDecodeError, ...): all mean "not readable"
     errors = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
-              io.UnsupportedOperation, OSError)
+              io.UnsupportedOperation, OSError, KeyError, IndexError, TypeError,
+              AttributeError, UnicodeDecodeError)
     try:
         try:
             return torch.load(path, map_location=map_location, weights_only=True)

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 import torch
@@ -84,7 +83,7 @@ def import_file(path: str | Path, out: str | Path, subset: str | None = None) ->
     check_name_hash(path, sha)
     report = {"file": path.name, "bytes": path.stat().st_size, "sha256": sha,
               "kind": found.kind, "description": found.description, "tensors": found.tensors,
-              "unused": dict(Counter(".".join(k.split(".")[:2]) for k in found.unused))}
+              "unused": found.unused}
     source = {k: report[k] for k in ("file", "bytes", "sha256", "kind", "description")}
     if found.variant is not None:
         preset = found.variant["preset"]
@@ -92,8 +91,7 @@ def import_file(path: str | Path, out: str | Path, subset: str | None = None) ->
         report.update(preset=preset, num_classes=found.variant["num_classes"], subset=subset,
                       published=None if published is None else
                       {"J": published[0], "F": published[1], "where": "AVSegFormer README"})
-        source.update(subset=subset, published=report["published"],
-                      unused_keys=len(found.unused))
+        source.update(subset=subset, published=report["published"], unused=found.unused)
     else:
         report.update(config_key=found.encoder.config_key, presets=list(found.encoder.presets),
                       unused_what=found.encoder.extra_what)

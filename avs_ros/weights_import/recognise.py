@@ -118,15 +118,19 @@ ENCODERS: tuple[EncoderKind, ...] = (
       for s in "tsbl"),
 )
 
-#: family -> (keys every file of the family has, what such a file is)
-FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
+#: family -> (keys every file of the family has, what such a file is, the files accepted)
+FAMILIES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "resnet": (("conv1.weight", "layer1.0.conv1.weight", "layer4.0.conv1.weight"),
-               "a ResNet in torchvision's layout"),
+               "a ResNet in torchvision's layout",
+               "torchvision's resnet18-*.pth / resnet50-*.pth ImageNet files"),
     "pvt_v2": (("patch_embed1.proj.weight", "block1.0.attn.q.weight"),
-               "a PVTv2 (whai362/PVT layout)"),
-    "vggish": (("features.0.weight", "embeddings.0.weight"), "a VGGish network"),
-    "panns": (("bn0.weight", "fc_audioset.weight"), "a PANNs AudioSet tagging network"),
-    "seaformer": (("smb1.stem_block.0.c.weight",), "a SeaFormer backbone"),
+               "a PVTv2 (whai362/PVT layout)", "pvt_v2_b5.pth"),
+    "vggish": (("features.0.weight", "embeddings.0.weight"), "a VGGish network",
+               "vggish-10086976.pth"),
+    "panns": (("bn0.weight", "fc_audioset.weight"), "a PANNs AudioSet tagging network",
+              "MobileNetV2_mAP=0.383.pth"),
+    "seaformer": (("smb1.stem_block.0.c.weight",), "a SeaFormer backbone",
+                  "SeaFormer_{T,S,B,L}.pth"),
 }
 
 #: J (mIoU) and F of the public checkpoints, AVSegFormer README table (30/60/30 epochs)
@@ -142,15 +146,16 @@ AVSEGFORMER_EXPECTED = ("a public AVSegFormer checkpoint (AVSegFormer README, 'A
 @dataclass
 class Found:
     """A recognised file: ``kind`` ("avsegformer" or an :class:`EncoderKind` name), a one-line
-    ``description``, the ``module`` loaded strictly with its weights, the public keys that
-    were ``unused`` (known not needed), and for AVSegFormer its ``variant``
+    ``description``, the ``module`` loaded strictly with its weights, the number of public
+    tensors, those ``unused`` (known not needed; count per key prefix), and for AVSegFormer
+    its ``variant``
     (:func:`avs_models.convert.avsegformer.public_variant`)."""
 
     kind: str
     description: str
     module: nn.Module
     tensors: int
-    unused: list[str] = field(default_factory=list)
+    unused: dict[str, int] = field(default_factory=dict)
     encoder: EncoderKind | None = None
     variant: dict | None = None
 
@@ -177,8 +182,8 @@ def check_name_hash(path: Path, sha256: str) -> None:
 
 
 def _expected_all() -> str:
-    files = [AVSEGFORMER_EXPECTED] + [e.expected for e in ENCODERS]
-    return "expected one of: " + "; ".join(dict.fromkeys(files))
+    return "Expected " + AVSEGFORMER_EXPECTED + ", or one of the encoder files " \
+        + ", ".join(f[2] for f in FAMILIES.values())
 
 
 def _read(path: Path) -> Any:
@@ -195,9 +200,11 @@ def _read(path: Path) -> Any:
     try:
         return read_checkpoint(path)
     except CheckpointError as exc:
+        cause = exc.__cause__ or exc
         raise ImportRefused(
             f"{path.name} ({path.stat().st_size} bytes) is not a complete torch weight file "
-            f"(a truncated download, or not a checkpoint at all): {exc}. "
+            f"(a truncated download, or not a checkpoint at all): torch.load says "
+            f"{type(cause).__name__}: {str(cause).splitlines()[0][:160]}. "
             + _expected_all()) from exc
 
 
@@ -209,7 +216,7 @@ def _prefix_summary(keys, limit: int = 8) -> str:
 
 
 def _family(state: Mapping[str, torch.Tensor]) -> str | None:
-    for family, (signature, _) in FAMILIES.items():
+    for family, (signature, *_) in FAMILIES.items():
         if all(k in state for k in signature):
             return family
     return None
@@ -248,6 +255,12 @@ def _guess(family: str, state: Mapping[str, torch.Tensor]) -> str:
     return FAMILIES[family][1]
 
 
+def _group(keys, prefixes: tuple[str, ...]) -> dict[str, int]:
+    """{prefix: number of ``keys`` under it} for the known-unused ``prefixes``."""
+    return {p.rstrip("."): n for p in prefixes
+            if (n := sum(k.startswith(p) for k in keys))}
+
+
 def _differences(own: Mapping[str, torch.Tensor], theirs: Mapping[str, torch.Tensor]
                  ) -> tuple[int, str]:
     """(count, text) of missing / unexpected / mis-shaped keys of ``theirs`` vs ``own``."""
@@ -270,7 +283,7 @@ def _encoder(name: str, family: str, state: dict[str, torch.Tensor]) -> Found:
         count, text = _differences(module.state_dict(), used)
         if count == 0:
             module.load_state_dict(used, strict=True)
-            unused = sorted(k for k in state if k.startswith(kind.extra))
+            unused = _group([k for k in state if k.startswith(kind.extra)], kind.extra)
             return Found(kind.name, kind.title, module.eval(), len(state), unused, kind)
         if best is None or count < best[0]:
             best = (count, text, kind)
@@ -279,11 +292,12 @@ def _encoder(name: str, family: str, state: dict[str, torch.Tensor]) -> Found:
     raise ImportRefused(
         f"{name} looks like {_guess(family, state)} ({FAMILIES[family][1]}), but matches none "
         f"of: {titles}. Closest, {kind.title}: {text}. Expected "
-        + " or ".join(c.expected for c in candidates))
+        + " or ".join(dict.fromkeys(c.expected for c in candidates)))
 
 
 def _avsegformer(name: str, state: dict[str, torch.Tensor]) -> Found:
-    from avs_models.convert.avsegformer import load_avsegformer_state_dict, public_variant
+    from avs_models.convert.avsegformer import (UNUSED_PREFIXES, load_avsegformer_state_dict,
+                                                public_variant)
     from avs_models.registry import build_model
 
     try:
@@ -291,6 +305,7 @@ def _avsegformer(name: str, state: dict[str, torch.Tensor]) -> Found:
         options = {} if variant["num_queries"] == 300 else {"num_queries": variant["num_queries"]}
         model = build_model(variant["preset"], num_classes=variant["num_classes"], **options)
         unused = load_avsegformer_state_dict(model, state, source=name)
+        groups = UNUSED_PREFIXES
     except CheckpointError as exc:
         raise ImportRefused(
             f"{name} looks like an AVSegFormer checkpoint (head.*, vggish.* keys) but does not "
@@ -300,7 +315,8 @@ def _avsegformer(name: str, state: dict[str, torch.Tensor]) -> Found:
     subset = {1: "S4 or MS3 (binary)", 71: "AVSS (71 classes)"}.get(c, f"{c} classes")
     text = f"public AVSegFormer checkpoint, {backbone} backbone, {subset}, " \
            f"{variant['num_queries']} queries"
-    return Found("avsegformer", text, model.eval(), len(state), unused, variant=variant)
+    return Found("avsegformer", text, model.eval(), len(state), _group(unused, groups),
+                 variant=variant)
 
 
 def recognise(path: str | Path) -> Found:
