@@ -1,4 +1,5 @@
-"""AVSegFormer baseline: outputs, batch 1, mixer (Eq. 2 and the fixed batch-1 path)."""
+"""AVSegFormer baseline: outputs, batch 1, mixer (the public F * w, the paper's residual
+option, the fixed batch-1 path)."""
 import pytest
 import torch
 
@@ -59,17 +60,49 @@ def test_aux_logits_are_channel_mean_of_mixed_feature_for_one_class():
     torch.testing.assert_close(aux, feature.mean(1, keepdim=True))
 
 
-def test_mixer_is_eq2_and_batch_one_matches_batched():
+def _public_mixer_reference(mixer, feature, audio):
+    """The public CrossModalMixer's arithmetic (model/utils/fusion_block.py), written out:
+    audio query, pixel keys/values, softmax over pixels, sigmoid channel weights w, F * w."""
+    b, c, h, w_ = feature.shape
+    m = mixer.num_heads
+    pixels = feature.flatten(2).transpose(1, 2)
+    q = (audio @ mixer.q_proj.weight.T).reshape(b, 1, m, c // m).permute(0, 2, 1, 3)
+    kv = (pixels @ mixer.kv_proj.weight.T).reshape(b, h * w_, 2, m, c // m).permute(2, 0, 3, 1, 4)
+    attn = (q @ kv[0].transpose(-2, -1) * (c // m) ** -0.5).softmax(-1)
+    x = mixer.proj((attn @ kv[1]).transpose(1, 2).reshape(b, 1, c)).sigmoid()
+    return torch.einsum("bchw,bc->bchw", feature, x[:, 0])
+
+
+def test_mixer_is_the_public_f_times_w_and_batch_one_matches_batched():
     torch.manual_seed(0)
     mixer = ChannelAttentionMixer(dim=32, num_heads=4)
+    assert mixer.residual is False
     feature, audio = torch.randn(3, 32, 5, 6), torch.randn(3, 1, 32)
     out = mixer(feature, audio)
-    ratio = out / feature                       # = 1 + w with w = sigmoid(.) in (0, 1)
-    assert ratio.min() > 1 and ratio.max() < 2
+    torch.testing.assert_close(out, _public_mixer_reference(mixer, feature, audio))
+    ratio = out / feature                       # = w = sigmoid(.) in (0, 1)
+    assert ratio.min() > 0 and ratio.max() < 1
     # w is one weight per (sample, channel): constant over pixels
     torch.testing.assert_close(ratio.amax((2, 3)), ratio.amin((2, 3)), rtol=1e-4, atol=1e-4)
     for i in range(3):  # the public code's squeeze() broke exactly this batch-1 call
         torch.testing.assert_close(mixer(feature[i:i + 1], audio[i:i + 1]), out[i:i + 1])
+
+
+def test_residual_mixer_option_is_eq2_and_travels_with_the_checkpoint(tmp_path):
+    from avs_models.checkpoints import load_model, save_checkpoint
+    from avs_models.registry import build_model
+
+    torch.manual_seed(0)
+    plain = ChannelAttentionMixer(dim=32, num_heads=4)
+    residual = ChannelAttentionMixer(dim=32, num_heads=4, residual=True)
+    residual.load_state_dict(plain.state_dict())
+    feature, audio = torch.randn(2, 32, 4, 4), torch.randn(2, 1, 32)
+    torch.testing.assert_close(residual(feature, audio), feature + plain(feature, audio))
+    assert build_avsegformer().mixer.residual is False            # as published
+    model = build_model("avsegformer_r50", mixer_residual=True)
+    assert model.mixer.residual and model.build_kwargs["mixer_residual"] is True
+    again, _ = load_model(save_checkpoint(model, tmp_path / "m.pt"))
+    assert again.mixer.residual is True
 
 
 def test_bad_backbone():

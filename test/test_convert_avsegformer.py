@@ -169,3 +169,33 @@ def test_multiclass_keeps_own_aux_head(monkeypatch):
     _serve(monkeypatch, public)
     load_avsegformer_checkpoint(model, "public.pth")
     assert torch.equal(model.aux_head.proj.weight, aux)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["r50_s4", "r50_avss", "pvt_s4"])
+def test_every_recorded_public_key_maps_with_its_shape(name):
+    """The key lists recorded from the public model (R50 S4/AVSS, PVTv2-B5 S4): recognised,
+    every key mapped or known-unused, names and shapes equal to our build's."""
+    import json
+    from pathlib import Path
+
+    from avs_models.checkpoints import check_state_dict
+    from avs_models.convert.avsegformer import public_variant
+    from avs_models.registry import build_model
+
+    fixture = Path(__file__).parent / "fixtures" / "avsegformer_public_logits.json"
+    case = json.loads(fixture.read_text())["cases"][name]
+    state = {k: torch.empty(shape, device="meta") for k, shape, _ in case["keys"]}
+    variant = public_variant(state)
+    assert variant == {"preset": case["preset"], "num_classes": case["num_classes"],
+                       "num_queries": 300}
+    converted, ignored = convert_avsegformer_state_dict(state)
+    assert len(ignored) == (185 if name.startswith("r50") else 11)
+    with torch.device("meta"):
+        model = build_model(variant["preset"], num_classes=variant["num_classes"])
+    own = model.state_dict()
+    missing = {k for k in own if k not in converted}
+    assert missing == ({k for k in own if k.startswith("aux_head.")}
+                       if case["num_classes"] > 1 else set())
+    converted.update({k: v for k, v in own.items() if k.startswith("aux_head.")})
+    check_state_dict(model, converted)
