@@ -94,6 +94,13 @@ def extract_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.
         f"(or a dict with one of {list(_CONTAINER_KEYS)}), got {type(obj).__name__}")
 
 
+def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+    """Drop the ``module.`` that ``DataParallel`` puts before every key (if all keys have it)."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """:func:`read_checkpoint` + :func:`extract_state_dict`."""
     return extract_state_dict(read_checkpoint(path), source=f"checkpoint {path}")

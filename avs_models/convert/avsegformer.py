@@ -29,7 +29,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from ..checkpoints import load_state_dict_strict, read_state_dict
+from ..checkpoints import load_state_dict_strict, read_state_dict, strip_module_prefix
 from ..errors import CheckpointError
 
 #: prefixes of public parameters that the published forward pass never uses
@@ -161,13 +161,6 @@ def public_variant(state: Mapping[str, torch.Tensor]) -> dict:
             "(backbone.layer3_1.*) or PVTv2-B5 (backbone.block1..4.*, 40 blocks in stage 3)")
     return {"preset": preset, "num_classes": int(state["head.fc.4.weight"].shape[0]),
             "num_queries": int(state["head.learnable_query.weight"].shape[0])}
-
-
-def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
-    """Drop the ``module.`` that ``DataParallel`` puts before every key (if all keys have it)."""
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
-    return state
 
 
 def load_avsegformer_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor],

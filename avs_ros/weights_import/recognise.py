@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from avs_models.checkpoints import (FORMAT, check_state_dict, extract_state_dict,
-                                    read_checkpoint)
+                                    read_checkpoint, strip_module_prefix)
 from avs_models.errors import CheckpointError
 
 
@@ -49,8 +49,8 @@ class EncoderKind:
     builder / loader: ``"module:function"`` of our module and of the function that training
     uses to load the file (``backbone_weights`` / ``audio_weights``), ``args`` for the
     builder; extra: key prefixes of the public file that our module does not have (not
-    needed, reported as ``extra_what``); config_key: the training-config key; presets: the presets whose
-    configs take it.
+    needed, reported as ``extra_what``); config_key: the training-config key; presets: the
+    presets whose configs take it.
     """
 
     name: str
@@ -109,8 +109,8 @@ ENCODERS: tuple[EncoderKind, ...] = (
                 "avs_models.audio.mobilenetv2:MobileNetV2Audio",
                 "avs_models.audio.mobilenetv2:load_panns_mobilenetv2_weights",
                 ("spectrogram_extractor.", "logmel_extractor.", "fc_audioset."),
-                "its waveform front end and AudioSet classifier", "audio_weights", ("lightavseg_t", "lightavseg_s", "lightavseg_b",
-                                  "lightavseg_l")),
+                "its waveform front end and AudioSet classifier", "audio_weights",
+                tuple(f"lightavseg_{s}" for s in "tsbl")),
     *(EncoderKind(f"seaformer_{s}", f"SeaFormer-{s.upper()} ImageNet weights", "seaformer",
                   f"SeaFormer_{s.upper()}.pth (fudan-zvg/SeaFormer, ImageNet-1K)",
                   _SEA + "seaformer", _SEA + "load_seaformer_imagenet_weights", ("linear.",),
@@ -329,8 +329,6 @@ def recognise(path: str | Path) -> Found:
             format), our own checkpoint, VGGish's PCA file, another architecture or another
             variant; the message names what the file looks like and what was expected.
     """
-    from avs_models.convert.avsegformer import strip_module_prefix
-
     path = Path(path)
     obj = _read(path)
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
