@@ -54,3 +54,18 @@ def test_mismatch_lists_missing_unexpected_and_shapes_and_loads_nothing():
 def test_matching_state_dict_passes_check():
     model = resnet18()
     check_state_dict(model, resnet18().state_dict())
+
+
+def test_numpy_state_beside_the_tensors_is_read_but_no_other_objects(tmp_path):
+    """PANNs' released checkpoints pickle their sampler's numpy state next to "model"."""
+    import argparse
+
+    import numpy as np
+
+    path = tmp_path / "panns_like.pth"
+    torch.save({"model": {"w": torch.ones(2)}, "iteration": np.int64(3),
+                "sampler": {"random_state": np.random.RandomState(0).get_state()}}, path)
+    assert torch.equal(read_state_dict(path)["w"], torch.ones(2))
+    torch.save({"model": {"w": torch.ones(2)}, "args": argparse.Namespace(lr=1)}, path)
+    with pytest.raises(CheckpointError, match="could not be read"):
+        read_checkpoint(path)
