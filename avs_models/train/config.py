@@ -35,10 +35,12 @@ class ModelConfig:
     image_size: network input [H, W] in px (multiples of 32); stored in the checkpoint's
         input contract, so the node and replay resize frames to it.
     options: extra keyword arguments of the preset's builder (e.g. ``{ffn_dim: 1024}``).
-    backbone_weights: optional path of pretrained visual-backbone weights (ImageNet ResNet or
-        SeaFormer file), loaded before training.
+    backbone_weights: optional path of pretrained visual-backbone weights (ImageNet ResNet,
+        PVTv2-B5 or SeaFormer file, as published or as ``avs import`` writes it), loaded
+        strictly before training.
     audio_weights: optional path of pretrained audio-encoder weights (VGGish port or PANNs
-        MobileNetV2), loaded before training.
+        MobileNetV2, as published or as ``avs import`` writes it), loaded strictly before
+        training.
     freeze_audio: ``auto`` freezes the audio encoder exactly when ``audio_weights`` is given
         (all three papers freeze their AudioSet-pretrained encoder); with random init it must
         train, or the model cannot tell sounds apart. ``true``/``false`` force it.
