@@ -74,7 +74,7 @@ class StreamingLogMel:
         self.front_end = get_front_end(front_end) if isinstance(front_end, str) else front_end
         self._size = self.front_end.window_samples
         self._edge = self.front_end.edge_frames
-        self._shifts = _SHIFTS[_SHIFTS < self._size]
+        self._shifts = _SHIFTS[_SHIFTS + _PROBES[-1] < self._size]   # probes inside the window
         self._cache: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=history)
         self.frames_computed = 0
         self.frames_reused = 0
