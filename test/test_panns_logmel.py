@@ -125,3 +125,53 @@ def test_contract_records_the_front_end():
         InputContract(audio_front_end="mfcc")
     with pytest.raises(AVSInputError, match=r"float \[15200\] samples .*panns"):
         get_front_end("panns").patch(np.zeros(15600, np.float32))
+
+
+def test_lightavseg_configs_with_panns_weights_use_panns():
+    from pathlib import Path
+
+    from avs_models.train.config import load_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for path in sorted(configs.rglob("*.yaml")):
+        cfg = load_config(path)
+        panns_weights = "panns" in str(cfg.model.audio_weights or "")
+        assert (cfg.model.audio_front_end == "panns") == panns_weights, path
+        if panns_weights:
+            assert cfg.data.audio == "wav", path
+
+
+def test_training_checkpoint_and_node_share_the_front_end(tmp_path):
+    from avs_models.checkpoints import load_model, save_checkpoint
+    from avs_models.data.avsbench import frame_audio_end, read_wav_16k
+    from avs_models.data.synth.writers import write_csv, write_ms3_clip
+    from avs_models.train.config import config_from_dict
+    from avs_models.train.data import build_dataset
+    from avs_models.train.trainer import build_training_model
+    from avs_ros.core.preprocess import Preprocessor
+
+    root = tmp_path / "Multi-sources"
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(5)]
+    masks = [np.eye(224, dtype=bool)] * 5
+    write_csv(root, "ms3", [write_ms3_clip(root, "c", "train", frames, masks,
+                                           _realish(16000, 5.0, seed=4))])
+    data = {"model": {"preset": "lightavseg_t", "image_size": [64, 64],
+                      "audio_front_end": "panns"},
+            "data": {"root": str(root), "subset": "ms3", "audio": "wav"}}
+    cfg = config_from_dict(data)
+    sample = build_dataset(cfg, "train", train=False)[3]
+    wav = read_wav_16k(root / "ms3_data/audio_wav/train/c.wav")
+    end = frame_audio_end(3)
+    expected = get_front_end("panns").patch(wav[end - 15200:end])[0]
+    np.testing.assert_array_equal(sample["audio"].numpy(), expected)
+    model = build_training_model(cfg)
+    assert model.contract.audio_front_end == "panns" and model.contract.image_size == (64, 64)
+    loaded, _ = load_model(save_checkpoint(model, tmp_path / "m.pt"))
+    assert loaded.contract == model.contract
+    pre = Preprocessor(loaded.contract)
+    np.testing.assert_array_equal(pre.audio(wav[end - 15200:end].astype(np.float32))[0],
+                                  expected)
+    with pytest.raises(ValueError, match="audio='wav'"):
+        build_dataset(config_from_dict({**data, "data": {**data["data"], "audio": "pkl"}}),
+                      "train", train=False)
