@@ -175,3 +175,17 @@ def test_training_checkpoint_and_node_share_the_front_end(tmp_path):
     with pytest.raises(ValueError, match="audio='wav'"):
         build_dataset(config_from_dict({**data, "data": {**data["data"], "audio": "pkl"}}),
                       "train", train=False)
+
+
+def test_onnx_file_keeps_its_front_end(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from avs_models import build_model
+    from avs_models.export import export_onnx
+    from avs_ros.core.model_source import load_backend
+
+    model = build_model("lightavseg_t").eval()
+    model.contract = model.contract.with_front_end("panns")
+    path = export_onnx(model, tmp_path / "m.onnx", image_size=(64, 64))
+    loaded = load_backend("lightavseg_t", str(path), backend="onnxruntime")
+    assert loaded.contract.audio_front_end == "panns"
+    assert loaded.contract.window_samples == 15200 and loaded.contract.image_size == (64, 64)
