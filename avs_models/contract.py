@@ -77,10 +77,11 @@ class InputContract:
         Raises:
             ValueError: an unknown front end.
         """
-        stft = {"vggish": 0.025, "panns": 0.032}
-        if name not in stft:
-            raise ValueError(f"unknown audio front end {name!r}; known: {sorted(stft)}")
-        return replace(self, audio_front_end=name, stft_window_s=stft[name], stft_hop_s=0.010)
+        from .audio.front_ends import get_front_end
+
+        front_end = get_front_end(name)
+        return replace(self, audio_front_end=name, stft_window_s=front_end.stft_window_s,
+                       stft_hop_s=0.010)
 
     def to_dict(self) -> dict:
         """JSON-friendly form (tuples become lists)."""

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from ..errors import AVSInputError
+from .panns_logmel import EDGE_FRAMES, WINDOW_SAMPLES_16K, PannsWindowLogMel
 
 PATCH_FRAMES = 96
 MEL_BINS = 64
-HOP_16K = 160          # 16 kHz samples between patch rows (10 ms) for both front ends
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class FrontEnd:
         name: the contract's ``audio_front_end`` value.
         window_samples: 16 kHz samples of one window (ending at the frame's stamp).
         edge_frames: rows at each end of the patch that depend on where the window ends.
+        stft_window_s: STFT frame length in s (the contract's ``stft_window_s``).
         rows: ``(window float32 [window_samples], start, stop) -> float32 [stop - start, 64]``.
         source: what it reproduces.
     """
@@ -44,6 +45,7 @@ class FrontEnd:
     name: str
     window_samples: int
     edge_frames: int
+    stft_window_s: float
     rows: Callable[[np.ndarray, int, int], np.ndarray]
     source: str
 
@@ -86,9 +88,7 @@ def _vggish_rows(window: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _panns():
-    from .panns_logmel import PannsWindowLogMel
-
+def _panns() -> PannsWindowLogMel:
     return PannsWindowLogMel()
 
 
@@ -97,9 +97,9 @@ def _panns_rows(window: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 FRONT_ENDS: dict[str, FrontEnd] = {f.name: f for f in (
-    FrontEnd("vggish", 15600, 0, _vggish_rows,
+    FrontEnd("vggish", 15600, 0, 0.025, _vggish_rows,     # logmel.EXAMPLE_SAMPLES
              "VGGish (Hershey et al. 2017), AVSBench's pre-computed .pkl log-mel"),
-    FrontEnd("panns", 15200, 2, _panns_rows,
+    FrontEnd("panns", WINDOW_SAMPLES_16K, EDGE_FRAMES, 0.032, _panns_rows,
              "PANNs (Kong et al. 2020) log-mel, torchlibrosa Spectrogram + LogmelFilterBank"),
 )}
 

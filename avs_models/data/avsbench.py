@@ -45,6 +45,7 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+from math import gcd
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..audio.front_ends import get_front_end
 from ..contract import InputContract
 from .avss_palette import rgb_to_index
 
@@ -83,7 +85,6 @@ def read_wav_16k(path: str | Path) -> np.ndarray:
     ``vggish_input.wavfile_to_examples`` reads it), channels averaged, other rates resampled
     with ``scipy.signal.resample_poly`` (the official code uses resampy)."""
     import soundfile as sf
-    from math import gcd
 
     wav, sr = sf.read(str(path), dtype="int16", always_2d=True)
     data = wav.astype(np.float64).mean(axis=1) / 32768.0
@@ -165,8 +166,6 @@ class _AVSBenchFrames(Dataset, ABC):
         self.hflip = hflip
         self.hflip_p = float(hflip_p)
         self.contract = contract or InputContract()
-        from ..audio.front_ends import get_front_end
-
         self._front_end = get_front_end(self.contract.audio_front_end)
         self.csv_path = self.root / self.csv_name
         self.clips = [c for c in self._parse(self.csv_path) if c.split == split]
@@ -193,10 +192,9 @@ class _AVSBenchFrames(Dataset, ABC):
         return len(self.samples)
 
     def _audio(self, path: Path, clip: _Clip, k: int) -> torch.Tensor:
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"missing file {path} (clip {clip.name!r}, {self.csv_path} line {clip.line})")
         where = f"(clip {clip.name!r}, {self.csv_path} line {clip.line})"
+        if not path.is_file():
+            raise FileNotFoundError(f"missing file {path} {where}")
         if path.suffix == ".pkl":
             with open(path, "rb") as f:
                 data = pickle.load(f)
@@ -348,8 +346,9 @@ class AVSSDataset(_AVSBenchFrames):
     ``label2idx.json`` and the ``v1s``, ``v1m``, ``v2`` clip folders.
 
     Per clip ``{label}/{uid}/frames/{i}.jpg``, ``labels_rgb/{i}.png`` (colour masks, mapped to
-    class ids through the palette as the official loader does) and ``audio.wav`` (log-mel by
-    our front end, example i for frame i). Masks are int64 [H, W] class ids in
+    class ids through the palette as the official loader does) and ``audio.wav`` (the
+    contract's front end on frame i's window; an all-zero patch for a frame past the clip's
+    last VGGish example, as the official code pads). Masks are int64 [H, W] class ids in
     [0, len(label2idx)). Arguments as :class:`S4Dataset` without ``audio``.
     """
 
