@@ -42,12 +42,6 @@ _SHIFTS = np.arange(EXAMPLE_FRAMES) * HOP_SAMPLES
 _MAX_VERIFY = 4
 
 
-def check_window(window: object) -> None:
-    """Raise AVSInputError unless ``window`` is a float numpy array of EXAMPLE_SAMPLES (15600)
-    16 kHz samples: the audio of one VGGish log-mel patch."""
-    get_front_end("vggish").check(window)
-
-
 class StreamingLogMel:
     """Log-mel patches of successive windows, computing only frames not seen before.
 
