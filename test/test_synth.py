@@ -78,7 +78,7 @@ def test_ms3_layout_exact(out):
     assert _files(root) == expected
     n, s = rows[0]["video_id"], rows[0]["split"]
     mask = Image.open(root / f"ms3_data/gt_masks/{s}/{n}/{n}_1.png")
-    assert mask.mode == "P" and set(np.unique(np.asarray(mask))) <= {0, 1}
+    assert mask.mode == "L" and set(np.unique(np.asarray(mask))) <= {0, 255}
 
 
 def test_avss_layout_exact(out):

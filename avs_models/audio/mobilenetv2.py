@@ -22,16 +22,14 @@ once its waveform front end (``spectrogram_extractor.*``, ``logmel_extractor.*``
 classifier (``fc_audioset.*``) are dropped. 3,535,168 parameters (PANNs reports 4.1 M with
 the 527-class classifier).
 
-What differs from PANNs: our input is the shared VGGish patch (0.96 s at 16 kHz, 25 ms
-windows every 10 ms, 64 HTK mel bands 125-7500 Hz of the magnitude spectrum, natural log of
-mel + 0.01; [B, 1, 96, 64]), while PANNs was trained on 32 kHz audio, 1024-sample windows
-every 320 samples (10 ms) with centring, 64 Slaney mel bands 50-14000 Hz of the power
-spectrum in dB (10·log10), on 10 s clips. The frame rate (10 ms) and the number of mel bins
-(64) agree, so the weights load and run, but the spectra differ in band edges and scale:
-``bn0``'s per-bin statistics do not match our patch (an affine rescale of log values, which
-a re-estimated ``bn0`` absorbs, plus a different mel range that it does not). We keep one
-front end for all models (VGGish's, as the AVS datasets ship it) and accept that domain
-shift; SpecAugment and mixup of PANNs' training are not part of the encoder.
+Input: a [B, 1, 96, 64] log-mel patch of the model's input-contract front end
+(:mod:`.front_ends`). With ``audio_front_end: panns`` it is PANNs' own spectrum (32 kHz,
+1024-sample windows every 320 samples, centred, 64 Slaney mel bands 50-14000 Hz of the power
+spectrum in dB), what the released weights were trained on; the LightAVSeg configs that load
+them use it. With the VGGish patch (the default, and what the shipped SynthAVS-pretrained
+model was trained with) the frame rate (10 ms) and the number of bins (64) agree, so the
+weights load and run, but ``bn0``'s per-bin statistics belong to another spectrum (band edges
+and scale differ). SpecAugment and mixup of PANNs' training are not part of the encoder.
 With 96 frames x 64 bins the trunk downsamples by 32 to 3 x 2 before the global pooling.
 """
 from __future__ import annotations

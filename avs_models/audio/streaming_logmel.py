@@ -14,6 +14,11 @@ but every third frame lands on the same phase (3 x 533.3 = 1600 = 10 hops). So t
 keeps the last ``history`` windows, not just one, and reuses the one with the largest aligned
 overlap: at 30 FPS that is the window three frames back, and 10 of 96 frames are computed.
 
+The PANNs front end (:mod:`.front_ends`) is streamed the same way (its rows are also 10 ms =
+160 samples of the 16 kHz window apart), except that its two first and two last rows depend on
+where the window starts and ends (reflect padding, upsampling filter): they are always
+computed, and only rows in the middle of both windows are reused.
+
 Matching is by content, not by stamps: the new window is compared with each remembered one at
 the hop-aligned shifts (a few probe samples first, then the whole overlap with
 ``np.array_equal``), so reuse happens only where the samples are identical and the result
@@ -24,10 +29,10 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-import torch
 
 from ..errors import AVSInputError
-from .logmel import EXAMPLE_FRAMES, EXAMPLE_SAMPLES, HOP_SAMPLES, _constants, _log_mel
+from .front_ends import MEL_BINS, FrontEnd, get_front_end
+from .logmel import EXAMPLE_FRAMES, HOP_SAMPLES
 
 #: sample offsets inside the first 400-sample frame compared before a full overlap check
 _PROBES = np.array([0, 1, 57, 133, 211, 307, 398, 399])
@@ -37,38 +42,33 @@ _SHIFTS = np.arange(EXAMPLE_FRAMES) * HOP_SAMPLES
 _MAX_VERIFY = 4
 
 
-def check_window(window: object) -> None:
-    """Raise AVSInputError unless ``window`` is a float numpy array of EXAMPLE_SAMPLES (15600)
-    16 kHz samples: the audio of one log-mel patch."""
-    if not isinstance(window, np.ndarray) or window.shape != (EXAMPLE_SAMPLES,) \
-            or not np.issubdtype(window.dtype, np.floating):
-        got = f"{window.dtype} {window.shape}" if isinstance(window, np.ndarray) \
-            else type(window).__name__
-        raise AVSInputError(f"audio window must be float [{EXAMPLE_SAMPLES}] samples at "
-                            f"16 kHz in [-1, 1], got {got}")
-
-
 class StreamingLogMel:
     """Log-mel patches of successive windows, computing only frames not seen before.
 
-    ``__call__(window float32 [15600] in [-1, 1])`` -> float32 [1, 1, 96, 64], equal to
-    ``LogMelFrontEnd()(window[None])`` (max abs difference <= 1e-5: reused frames were computed
-    by the same float32 matrix products, in a batch of a different size).
+    ``__call__(window float32 [W] in [-1, 1])`` -> float32 [1, 1, 96, 64], equal to
+    ``front_end.patch(window)`` (W = ``front_end.window_samples``: 15600 for VGGish, 15200 for
+    PANNs; max abs difference <= 5e-5: reused VGGish frames were computed by the same float32
+    matrix products in a batch of a different size, whose rounding the log amplifies near its
+    0.01 offset; PANNs rows are computed in float64 and agree to float32 rounding).
 
     Args:
         history: windows remembered (>= 1). 3 covers 30 FPS (see the module docstring); the
             default 8 covers frame rates whose window shifts repeat within 8 frames.
+        front_end: a :class:`~.front_ends.FrontEnd` or its name (default VGGish).
     Attributes:
         frames_computed, frames_reused: counters over all calls (96 per call in total).
     Raises:
-        ValueError: history < 1.
-        AVSInputError (in ``__call__``): not a float32-convertible [15600] array, or NaN/Inf.
+        ValueError: history < 1, an unknown front end.
+        AVSInputError (in ``__call__``): not a float32-convertible [W] array, or NaN/Inf.
     """
 
-    def __init__(self, history: int = 8) -> None:
+    def __init__(self, history: int = 8, front_end: FrontEnd | str = "vggish") -> None:
         if history < 1:
             raise ValueError(f"history must be >= 1, got {history}")
-        self._basis, self._mel = _constants(torch.device("cpu"))
+        self.front_end = get_front_end(front_end) if isinstance(front_end, str) else front_end
+        self._size = self.front_end.window_samples
+        self._edge = self.front_end.edge_frames
+        self._shifts = _SHIFTS[_SHIFTS + _PROBES[-1] < self._size]   # probes inside the window
         self._cache: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=history)
         self.frames_computed = 0
         self.frames_reused = 0
@@ -82,11 +82,12 @@ class StreamingLogMel:
         best_shift, best_mel = -1, None
         probes = window[_PROBES]
         for old_wave, old_mel in reversed(self._cache):
-            hits = np.flatnonzero((old_wave[_SHIFTS[:, None] + _PROBES] == probes).all(axis=1))
-            for shift in _SHIFTS[hits[:_MAX_VERIFY]]:
+            hits = np.flatnonzero(
+                (old_wave[self._shifts[:, None] + _PROBES] == probes).all(axis=1))
+            for shift in self._shifts[hits[:_MAX_VERIFY]]:
                 if best_shift >= 0 and shift >= best_shift:
                     break
-                if np.array_equal(old_wave[shift:], window[:EXAMPLE_SAMPLES - shift]):
+                if np.array_equal(old_wave[shift:], window[:self._size - shift]):
                     best_shift, best_mel = int(shift), old_mel
                     break
             if best_shift == 0:
@@ -94,23 +95,24 @@ class StreamingLogMel:
         return best_shift, best_mel
 
     def __call__(self, window: np.ndarray) -> np.ndarray:
-        check_window(window)
+        self.front_end.check(window)
         window = np.array(window, dtype=np.float32)      # a private copy: it is remembered
         if not np.isfinite(window).all():
             raise AVSInputError("waveform contains NaN or Inf samples")
         shift, old_mel = self._best_match(window)
-        reused = EXAMPLE_FRAMES - shift // HOP_SAMPLES if old_mel is not None else 0
-        mel = np.empty((EXAMPLE_FRAMES, self._mel.shape[1]), np.float32)
-        if reused:
-            mel[:reused] = old_mel[EXAMPLE_FRAMES - reused:]
-        if reused < EXAMPLE_FRAMES:
-            # frames reused..95 cover samples [160 * reused, 15600)
-            with torch.inference_mode():
-                new = _log_mel(torch.from_numpy(window[reused * HOP_SAMPLES:]),
-                               self._basis, self._mel)
-            mel[reused:] = new.numpy()
+        # rows [edge, stop) equal the old window's rows shifted by m = shift / hop, as long as
+        # both rows lie outside the edge rows of their own windows
+        edge, m = self._edge, shift // HOP_SAMPLES
+        stop = max(EXAMPLE_FRAMES - edge - m, edge) if old_mel is not None else edge
+        mel = np.empty((EXAMPLE_FRAMES, MEL_BINS), np.float32)
+        if stop > edge:
+            mel[edge:stop] = old_mel[edge + m:stop + m]
+        if edge:
+            mel[:edge] = self.front_end.rows(window, 0, edge)
+        if stop < EXAMPLE_FRAMES:
+            mel[stop:] = self.front_end.rows(window, stop, EXAMPLE_FRAMES)
+        reused = stop - edge
         self.frames_reused += reused
         self.frames_computed += EXAMPLE_FRAMES - reused
         self._cache.append((window, mel))
         return mel[None, None].copy()
-

@@ -135,6 +135,9 @@ class OnnxRuntimeBackend(Backend):
         self.image_size = tuple(json.loads(meta["image_size"])) if "image_size" in meta \
             else (int(shape[2]), int(shape[3]))
         self.num_classes = int(meta.get("num_classes", 1))
+        #: the input contract ``avs export`` stored (dict, audio front end included); None
+        self.input_contract = json.loads(meta["input_contract"]) \
+            if "input_contract" in meta else None
         bind = kind == "cuda" if io_binding is None else io_binding
         self._binding = self._bind(ort, kind, device_id) if bind else None
         self._bound_on_cpu = kind == "cpu"

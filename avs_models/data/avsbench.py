@@ -10,12 +10,22 @@ Each sample is a dict:
 
 - ``image``: float32 [3, H, W] RGB, ImageNet-normalised with the contract's mean/std
   (H, W = ``contract.image_size``, 224 x 224 by default);
-- ``audio``: float32 [1, 96, 64] VGGish log-mel example of the frame's second: example k - 1
-  for (1-based) frame k, from the pre-computed ``.pkl`` ([5, 1, 96, 64], as the official
-  loaders read it) or computed from the ``.wav`` by :func:`avs_models.audio.logmel.
-  waveform_to_examples`; a clip with fewer examples than frames repeats its last example, as
-  the benchmark's preprocessing does;
-- ``mask``: float32 [1, H, W] in {0, 1} (S4, MS3) or int64 [H, W] AVSS class ids (AVSS);
+- ``audio``: float32 [1, 96, 64] log-mel patch of the contract's front end
+  (``contract.audio_front_end``, :mod:`avs_models.audio.front_ends`) of the frame's audio
+  window. Alignment (AVSBench's preprocessing, ``preprocess_scripts/preprocess_s4.py`` and
+  ``avss/torchvggish/vggish.py``: VGGish examples of the whole 16 kHz clip, example k for
+  0-based frame k): frame k is trained with the 16 kHz samples [15360 k, 15360 k + 15600),
+  the 0.975 s window that ends at :func:`frame_audio_end` (k) = 0.96 k + 0.975 s. VGGish
+  reads it from the pre-computed ``.pkl`` ([5, 1, 96, 64], as the official S4/MS3 loaders do)
+  or computes it from the ``.wav``; PANNs computes its 15200-sample window ending at the same
+  sample from the ``.wav``. A clip whose audio gives fewer VGGish examples than frames
+  repeats its last example in S4/MS3 (what the preprocessing wrote into the ``.pkl``) and
+  gets an all-zero patch in AVSS (what the AVSS code feeds its model);
+- ``mask``: S4 float32 [1, H, W] in {0, 1}: PIL ``convert("1")`` of the PNG (the official S4
+  loader); MS3 float32 [1, H, W] = PIL ``convert("P")`` value / 255 (the official MS3 loader:
+  torchvision ``ToTensor`` of the palette image; the release's 0/255 masks read as {0, 1});
+  AVSS int64 [H, W] class ids (the colour of ``labels_rgb`` looked up in the palette, colours
+  not in it read as 0, as the official ``color_mask_to_label``);
 - ``clip`` (name / uid), ``frame`` (0-based index), ``category`` (S4 category, ``""`` for MS3,
   the AVSS ``label`` v1s/v1m/v2), ``split``.
 
@@ -35,6 +45,7 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+from math import gcd
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +55,45 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..audio.front_ends import get_front_end
 from ..contract import InputContract
 from .avss_palette import rgb_to_index
 
 SPLITS = ("train", "val", "test")
 AVSS_LABELS = {"v1s": 5, "v1m": 5, "v2": 10}   # label -> frames per clip
+SAMPLE_RATE = 16000          # Hz of AVSBench's audio_wav files and of our audio path
+#: 16 kHz samples between the starts of consecutive VGGish examples (96 hops of 160)
+EXAMPLE_HOP = 15360
+#: 16 kHz samples of one VGGish example (95 hops + one 400-sample frame)
+EXAMPLE_SAMPLES = 15600
+
+
+def frame_audio_end(k: int) -> int:
+    """16 kHz sample (from the clip's start) at which the audio AVSBench trains 0-based frame
+    ``k`` with ends: the end of VGGish example k, ``15360 k + 15600`` (0.96 k + 0.975 s)."""
+    return EXAMPLE_HOP * int(k) + EXAMPLE_SAMPLES
+
+
+def num_examples(samples: int) -> int:
+    """VGGish examples in a clip of ``samples`` 16 kHz samples (``vggish_input``: 10 ms frames
+    of 400 samples, non-overlapping 96-frame examples, incomplete tails dropped)."""
+    return 0 if samples < 400 else (1 + (samples - 400) // 160) // 96
+
+
+def read_wav_16k(path: str | Path) -> np.ndarray:
+    """A WAV file -> float64 [N] mono 16 kHz samples in [-1, 1]: int16 PCM / 32768 (as
+    ``vggish_input.wavfile_to_examples`` reads it), channels averaged, other rates resampled
+    with ``scipy.signal.resample_poly`` (the official code uses resampy)."""
+    import soundfile as sf
+
+    wav, sr = sf.read(str(path), dtype="int16", always_2d=True)
+    data = wav.astype(np.float64).mean(axis=1) / 32768.0
+    if sr != SAMPLE_RATE:
+        from scipy.signal import resample_poly
+
+        g = gcd(int(sr), SAMPLE_RATE)
+        data = resample_poly(data, SAMPLE_RATE // g, int(sr) // g)
+    return data
 
 
 class AVSBenchFormatError(ValueError):
@@ -107,6 +152,8 @@ class _AVSBenchFrames(Dataset, ABC):
     """Shared machinery: one sample per annotated frame of the selected split."""
 
     csv_name: str
+    #: a frame past the clip's last VGGish example: "repeat" the last one or "zeros"
+    short_audio: str = "repeat"
 
     def __init__(self, root: str | Path, split: str, *, hflip: bool = False,
                  hflip_p: float = 0.5, contract: InputContract | None = None) -> None:
@@ -119,6 +166,7 @@ class _AVSBenchFrames(Dataset, ABC):
         self.hflip = hflip
         self.hflip_p = float(hflip_p)
         self.contract = contract or InputContract()
+        self._front_end = get_front_end(self.contract.audio_front_end)
         self.csv_path = self.root / self.csv_name
         self.clips = [c for c in self._parse(self.csv_path) if c.split == split]
         self.samples = [(ci, k) for ci, c in enumerate(self.clips) for k in self._frames(c)]
@@ -144,25 +192,29 @@ class _AVSBenchFrames(Dataset, ABC):
         return len(self.samples)
 
     def _audio(self, path: Path, clip: _Clip, k: int) -> torch.Tensor:
+        where = f"(clip {clip.name!r}, {self.csv_path} line {clip.line})"
         if not path.is_file():
-            raise FileNotFoundError(
-                f"missing file {path} (clip {clip.name!r}, {self.csv_path} line {clip.line})")
+            raise FileNotFoundError(f"missing file {path} {where}")
         if path.suffix == ".pkl":
             with open(path, "rb") as f:
                 data = pickle.load(f)
             ex = torch.as_tensor(data.detach() if isinstance(data, torch.Tensor) else data)
-        else:
-            import soundfile as sf
-
-            from ..audio.logmel import waveform_to_examples
-
-            wav, sr = sf.read(str(path), dtype="int16", always_2d=True)
-            ex = waveform_to_examples(np.ascontiguousarray(wav.T), int(sr))
-        if ex.dim() != 4 or tuple(ex.shape[1:]) != (1, 96, 64) or ex.shape[0] < 1:
-            raise AVSBenchFormatError(
-                f"{path}: expected log-mel examples [N >= 1, 1, 96, 64], got "
-                f"{tuple(ex.shape)} (clip {clip.name!r}, {self.csv_path} line {clip.line})")
-        return ex[min(k, ex.shape[0] - 1)].to(torch.float32).clone()
+            if ex.dim() != 4 or tuple(ex.shape[1:]) != (1, 96, 64) or ex.shape[0] < 1:
+                raise AVSBenchFormatError(f"{path}: expected log-mel examples [N >= 1, 1, 96, "
+                                          f"64], got {tuple(ex.shape)} {where}")
+            return ex[min(k, ex.shape[0] - 1)].to(torch.float32).clone()
+        wav = read_wav_16k(path)
+        count = num_examples(wav.size)
+        if k >= count:
+            if self.short_audio == "zeros":
+                return torch.zeros(1, 96, 64)
+            if count == 0:
+                raise AVSBenchFormatError(f"{path}: {wav.size} samples at 16 kHz give no "
+                                          f"0.96 s log-mel example {where}")
+            k = count - 1
+        end = frame_audio_end(k)
+        window = wav[end - self._front_end.window_samples:end]
+        return torch.from_numpy(self._front_end.patch(window)[0])
 
     def _geometry(self, img: Image.Image, is_mask: bool) -> Image.Image:
         h, w = self.contract.image_size
@@ -170,16 +222,9 @@ class _AVSBenchFrames(Dataset, ABC):
             img = img.resize((w, h), Image.NEAREST if is_mask else Image.BILINEAR)
         return img
 
+    @abstractmethod
     def _mask(self, img: Image.Image) -> torch.Tensor:
-        """Binary mask float32 [1, H, W]: palette images non-zero index, others (L, 1, RGB)
-        grey >= 128."""
-        if img.mode == "P":
-            m = np.asarray(img) != 0
-        elif img.mode == "1":
-            m = np.asarray(img).astype(bool)
-        else:
-            m = np.asarray(img.convert("L")) >= 128
-        return torch.from_numpy(m.astype(np.float32))[None]
+        """The subset's official mask rule (see the module docstring)."""
 
     def __getitem__(self, index: int) -> dict:
         ci, k = self.samples[index]
@@ -205,6 +250,9 @@ class _ObjectFrames(_AVSBenchFrames):
             raise ValueError(f"audio must be 'pkl' or 'wav', got {audio!r}")
         self.audio_source = audio
         super().__init__(root, split, **kw)
+        if audio == "pkl" and self._front_end.name != "vggish":
+            raise ValueError(f"audio='pkl' reads AVSBench's pre-computed VGGish log-mel, but the "
+                             f"contract's front end is {self._front_end.name!r}: use audio='wav'")
 
     def _audio_path(self, data_dir: Path, rel: Path, name: str) -> Path:
         """``{data_dir}/audio_log_mel/{rel}/{name}.pkl`` or ``.../audio_wav/{rel}/{name}.wav``."""
@@ -242,6 +290,11 @@ class S4Dataset(_ObjectFrames):
     def _frames(self, clip):
         return [0] if clip.split == "train" else list(range(5))
 
+    def _mask(self, img):
+        """float32 [1, H, W] in {0, 1}: ``img.convert("1")`` (PIL's 1-bit conversion, dithered
+        from greys other than 0/255), read as the official loader's ``ToTensor`` does."""
+        return torch.from_numpy(np.asarray(img.convert("1"), dtype=np.float32))[None]
+
     def _paths(self, clip, k):
         d = self.root / "s4_data"
         rel = Path(clip.split) / clip.category
@@ -256,7 +309,7 @@ class MS3Dataset(_ObjectFrames):
 
     Reads ``ms3_meta_data.csv`` (clip name in the first column - ``video_id`` in the release -,
     ``split``), ``ms3_data/visual_frames/{name}/{name}.mp4_{k}.png`` (no split level),
-    ``ms3_data/gt_masks/{split}/{name}/{name}_{k}.png`` (palette PNGs, non-zero = sounding),
+    ``ms3_data/gt_masks/{split}/{name}/{name}_{k}.png`` (8-bit greys, 255 = sounding),
     ``ms3_data/audio_log_mel/{split}/{name}.pkl`` or ``audio_wav/{split}/{name}.wav``.
     All 5 frames are samples in every split. Arguments as :class:`S4Dataset`.
     """
@@ -276,6 +329,11 @@ class MS3Dataset(_ObjectFrames):
     def _frames(self, clip):
         return list(range(5))
 
+    def _mask(self, img):
+        """float32 [1, H, W]: ``img.convert("P")`` values / 255 (the official loader's
+        ``ToTensor`` of a palette image): the release's 0/255 greys read as {0, 1}."""
+        return torch.from_numpy(np.asarray(img.convert("P"), dtype=np.float32) / 255.0)[None]
+
     def _paths(self, clip, k):
         d = self.root / "ms3_data"
         return (d / "visual_frames" / clip.name / f"{clip.name}.mp4_{k + 1}.png",
@@ -288,12 +346,14 @@ class AVSSDataset(_AVSBenchFrames):
     ``label2idx.json`` and the ``v1s``, ``v1m``, ``v2`` clip folders.
 
     Per clip ``{label}/{uid}/frames/{i}.jpg``, ``labels_rgb/{i}.png`` (colour masks, mapped to
-    class ids through the palette as the official loader does) and ``audio.wav`` (log-mel by
-    our front end, example i for frame i). Masks are int64 [H, W] class ids in
+    class ids through the palette as the official loader does) and ``audio.wav`` (the
+    contract's front end on frame i's window; an all-zero patch for a frame past the clip's
+    last VGGish example, as the official code pads). Masks are int64 [H, W] class ids in
     [0, len(label2idx)). Arguments as :class:`S4Dataset` without ``audio``.
     """
 
     csv_name = "metadata.csv"
+    short_audio = "zeros"
 
     def __init__(self, root, split, **kw) -> None:
         label_path = Path(root) / "label2idx.json"

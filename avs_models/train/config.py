@@ -44,6 +44,10 @@ class ModelConfig:
     freeze_audio: ``auto`` freezes the audio encoder exactly when ``audio_weights`` is given
         (all three papers freeze their AudioSet-pretrained encoder); with random init it must
         train, or the model cannot tell sounds apart. ``true``/``false`` force it.
+    audio_front_end: the log-mel the audio encoder listens through, recorded in the
+        checkpoint's input contract: ``vggish`` (VGGish patch) or ``panns`` (PANNs' 32 kHz
+        log-mel, what the AudioSet MobileNetV2 of ``audio_weights`` was trained on; needs
+        ``data.audio: wav``); null takes the preset's (VGGish for every preset).
     """
 
     preset: str = ""
@@ -53,6 +57,7 @@ class ModelConfig:
     backbone_weights: str | None = None
     audio_weights: str | None = None
     freeze_audio: Literal["auto", "true", "false"] = "auto"
+    audio_front_end: Literal["vggish", "panns"] | None = None
 
 
 @dataclass

@@ -7,6 +7,8 @@ Samples are the loaders' dicts (:mod:`avs_models.data.avsbench`): ``image`` floa
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -16,12 +18,25 @@ from ..data.avsbench import AVSSDataset, MS3Dataset, S4Dataset
 from .config import Config
 
 
+def input_contract(cfg: Config) -> InputContract:
+    """The preset's input contract at ``cfg.model.image_size`` with the audio front end of
+    ``cfg.model.audio_front_end`` (null: the preset's). Raises PresetError for an unknown
+    preset."""
+    from ..registry import get_preset
+
+    contract = get_preset(cfg.model.preset).contract
+    if cfg.model.audio_front_end:
+        contract = contract.with_front_end(cfg.model.audio_front_end)
+    return replace(contract, image_size=tuple(cfg.model.image_size))
+
+
 def build_dataset(cfg: Config, split: str, train: bool) -> Dataset:
-    """The loader of ``cfg.data.subset`` on ``split`` at ``cfg.model.image_size``; random
-    flips only when ``train``; wrapped in :class:`CachedFrames` when ``cfg.data.cache``.
-    Raises FileNotFoundError / AVSBenchFormatError from the loaders."""
+    """The loader of ``cfg.data.subset`` on ``split`` with :func:`input_contract` (image size,
+    audio front end); random flips only when ``train``; wrapped in :class:`CachedFrames` when
+    ``cfg.data.cache``. Raises FileNotFoundError / AVSBenchFormatError from the loaders,
+    ValueError for ``data.audio: pkl`` with a front end other than VGGish."""
     d = cfg.data
-    contract = InputContract(image_size=tuple(cfg.model.image_size))
+    contract = input_contract(cfg)
     flip = train and d.hflip
     if d.subset == "avss":
         ds = AVSSDataset(d.root, split, contract=contract)
@@ -38,7 +53,8 @@ class CachedFrames(Dataset):
     """A loader's split decoded once and kept in memory.
 
     Images are stored as uint8 [N, 3, H, W] (exact: the loaders' images are 8-bit pixels
-    / 255, normalised, so rounding recovers them), masks as uint8 (binary) or int64 (AVSS)
+    / 255, normalised, so rounding recovers them), masks as uint8 (binary masks x 255: MS3
+    masks are grey / 255, exact too) or int64 (AVSS)
     and log-mel as float32 [N, 1, 96, 64]: about N·(4·H·W + 24.6 kB) bytes for binary tasks.
     ``__getitem__`` re-normalises and applies the random flip (``torch.rand``, so worker
     seeding applies). ``samples`` and ``class_names`` (AVSS) are the source's.
@@ -55,7 +71,7 @@ class CachedFrames(Dataset):
             px = ((s["image"] * std + mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
             images.append(px)
             m = s["mask"]
-            masks.append(m.to(torch.uint8) if m.is_floating_point() else m)
+            masks.append((m * 255.0).round().to(torch.uint8) if m.is_floating_point() else m)
             audios.append(s["audio"])
             self.meta.append({k: s[k] for k in ("clip", "frame", "category", "split")})
         source.hflip = was
@@ -74,7 +90,7 @@ class CachedFrames(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         image = (self.images[i].float() / 255.0 - self._mean) / self._std
-        mask = self.masks[i].float() if self._binary else self.masks[i]
+        mask = self.masks[i].float() / 255.0 if self._binary else self.masks[i]
         if self.hflip and float(torch.rand(())) < self.hflip_p:
             image, mask = image.flip(-1), mask.flip(-1)
         return {"image": image, "audio": self.audio[i], "mask": mask, **self.meta[i]}

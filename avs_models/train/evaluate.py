@@ -124,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
                           if args.data_root else None)
         model, meta = load_model(args.checkpoint, map_location=args.device)
         size = list(model.contract.image_size)
-        cfg = replace(cfg, model=replace(cfg.model, image_size=size,
-                                         num_classes=model.num_classes))
+        cfg = replace(cfg, model=replace(
+            cfg.model, preset=model.preset, image_size=size, num_classes=model.num_classes,
+            audio_front_end=model.contract.audio_front_end))   # the checkpoint's front end
         dataset = build_dataset(cfg, args.split, train=False)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"avs eval: {exc}", file=sys.stderr)

@@ -23,7 +23,6 @@ import math
 import os
 import random
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from ..checkpoints import load_state_dict_strict, read_checkpoint, save_checkpoi
 from ..losses import build_criterion
 from ..registry import build_model
 from .config import Config, save_config
-from .data import build_dataset
+from .data import build_dataset, input_contract
 from .evaluate import _collate, evaluate
 
 log = logging.getLogger(__name__)
@@ -70,8 +69,9 @@ def lr_factor(it: int, total: int, cfg) -> float:
 
 def build_training_model(cfg: Config):
     """The preset of ``cfg.model`` with its options, optional pretrained weights, the input
-    contract at ``image_size`` and the audio encoder frozen per ``freeze_audio`` (auto:
-    frozen exactly when ``audio_weights`` is given)."""
+    contract of :func:`~.data.input_contract` (``image_size``, ``audio_front_end``) and the
+    audio encoder frozen per ``freeze_audio`` (auto: frozen exactly when ``audio_weights`` is
+    given)."""
     m = cfg.model
     kwargs = dict(m.options)
     if m.backbone_weights:
@@ -79,7 +79,7 @@ def build_training_model(cfg: Config):
     if m.audio_weights:
         kwargs["audio_weights"] = m.audio_weights
     model = build_model(m.preset, num_classes=m.num_classes, **kwargs)
-    model.contract = replace(model.contract, image_size=tuple(m.image_size))
+    model.contract = input_contract(cfg)
     freeze = m.freeze_audio == "true" or (m.freeze_audio == "auto" and bool(m.audio_weights))
     if freeze:
         model.freeze_audio_backbone()

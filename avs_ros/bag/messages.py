@@ -2,8 +2,8 @@
 
 Images follow :mod:`avs_ros.core.image_codec` (the node's encoder), so a bag written here
 carries byte for byte what the node publishes: masks as ``mono8`` class ids, overlays as
-``bgr8``. Audio is 16-bit PCM: float samples in [-1, 1] are scaled by 32767, rounded and
-clipped (the inverse of the buffer's division by 32768 up to one LSB).
+``bgr8``. Audio is 16-bit PCM: float samples in [-1, 1] are scaled by 32768, rounded and
+clipped (the exact inverse of the buffer's division by 32768).
 """
 from __future__ import annotations
 
@@ -104,9 +104,12 @@ def compressed_image(store: Typestore, stamp_ns: int, frame_id: str, rgb: np.nda
 
 
 def pcm16(samples: np.ndarray) -> np.ndarray:
-    """float samples [n] in [-1, 1] -> int16 [n] (x 32767, rounded, clipped)."""
-    return np.clip(np.round(np.asarray(samples, np.float64) * 32767.0), -32768, 32767
-                   ).astype(np.int16)
+    """float samples [n] in [-1, 1] -> int16 [n] (x 32768, rounded, clipped; SynthAVS's
+    :func:`~avs_models.data.synth.writers.to_pcm16`): the exact inverse of the buffer's
+    division by 32768, so 16-bit audio (AVSBench's WAVs) reaches the node unchanged."""
+    from avs_models.data.synth.writers import to_pcm16
+
+    return to_pcm16(np.asarray(samples, np.float64))
 
 
 def audio_stamped(store: Typestore, audio_type: str, stamp_ns: int, frame_id: str,

@@ -4,18 +4,24 @@ A source yields :class:`Frame` and :class:`Audio` items in stamp order (an audio
 the frame whose stamp it ends at). Audio pieces are contiguous 16 kHz mono float32 runs of any
 length; the bag writer cuts them into messages. Stamps are integer ns from ``start_ns``.
 
-AVSBench timing (one frame per second, AVSBENCH.md): clip ``c`` of ``n`` frames starts at
-``start_ns + offset_c`` (clips back to back); its (1-based) frame ``k`` has stamp
-``clip start + k`` s, so the 0.975 s audio window ending at the stamp lies in second ``k``
-of the clip, the second whose log-mel example the benchmark pairs with frame ``k``. The
-clip's WAV is averaged to mono, resampled to 16 kHz (``scipy.signal.resample_poly``) and
-zero-padded or cut to exactly ``n`` s.
+AVSBench timing: clip ``c`` of ``n`` frames (n s) starts at ``start_ns + offset_c`` (clips back
+to back) with its 16 kHz WAV (read as the loaders read it, zero-padded or cut to exactly n s).
+Its 0-based frame ``k`` is stamped at the end of the audio AVSBench trains it with:
+``clip start + (15360 k + 15600) / 16000`` s = 0.96 k + 0.975 s
+(:func:`avs_models.data.avsbench.frame_audio_end`: VGGish example k of the clip, samples
+[15360 k, 15360 k + 15600)). The node pairs a frame with the window ending at its stamp, so it
+hears exactly the training window (VGGish: the same 15600 samples; PANNs: the last 15200 of
+them). The frames themselves were extracted at about k + 15/16 s (``preprocess_s4.py``: the
+16th of 16 samples per second), so the stamp is up to 122 ms away from the frame's own time
+(+37.5 ms at k = 0, -122.5 ms at k = 4): that is how AVSBench pairs them, and what a model
+trained on it expects. (Stamping frame k at ``clip start + k + 1`` s, as before, made the node
+hear 0.025 + 0.04 k s later audio than training: 25 ms at k = 0 to 185 ms at k = 4, 385 ms at
+k = 9 of a 10 s AVSS clip.)
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 
 import cv2
@@ -74,14 +80,9 @@ def synth_stream(duration_s: float, fps: float, seed: int = 0, size: tuple[int, 
 
 
 def _wav_16k(path: Path, seconds: int) -> np.ndarray:
-    import soundfile as sf
-    from scipy.signal import resample_poly
+    from avs_models.data.avsbench import read_wav_16k
 
-    wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    mono = wav.mean(axis=1)
-    if sr != SAMPLE_RATE:
-        g = gcd(int(sr), SAMPLE_RATE)
-        mono = resample_poly(mono, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
+    mono = read_wav_16k(path)
     n = seconds * SAMPLE_RATE
     return np.pad(mono[:n], (0, max(0, n - mono.size))).astype(np.float32)
 
@@ -108,7 +109,8 @@ def avsbench(root: str | Path, task: str, split: str = "test", max_clips: int | 
     """
     from PIL import Image
 
-    from avs_models.data.avsbench import AVSS_LABELS, AVSSDataset, MS3Dataset, S4Dataset
+    from avs_models.data.avsbench import (AVSS_LABELS, AVSSDataset, MS3Dataset, S4Dataset,
+                                          frame_audio_end)
 
     readers = {"s4": lambda: S4Dataset(root, split, audio="wav"),
                "ms3": lambda: MS3Dataset(root, split, audio="wav"),
@@ -140,5 +142,5 @@ def avsbench(root: str | Path, task: str, split: str = "test", max_clips: int | 
                 gt = (ids[0] if ids.ndim == 3 else ids).astype(np.uint8)
                 if gt.shape != rgb.shape[:2]:
                     gt = cv2.resize(gt, rgb.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-            yield Frame(clip_start + (k + 1) * NS_PER_S, rgb, gt, clip.name)
+            yield Frame(clip_start + _sample_ns(0, frame_audio_end(k)), rgb, gt, clip.name)
         clip_start += n * NS_PER_S

@@ -45,7 +45,8 @@ def load_backend(preset: str, checkpoint: str = "", backend: str = "torch",
     """Load the model named by ``checkpoint``/``preset`` on ``backend`` and ``device``.
 
     Args:
-        preset: registry name (used for random weights and for an ONNX file's contract).
+        preset: registry name (used for random weights, and for the contract of an ONNX file
+            that stores none).
         checkpoint: see the module docstring.
         backend: "torch" or "onnxruntime".
         device: "cpu", "cuda" or "cuda:N".
@@ -73,8 +74,10 @@ def load_backend(preset: str, checkpoint: str = "", backend: str = "torch",
         # the cores busy after each run, time taken from the frame's pre/post-processing and
         # the ROS executor (avs node-bench, 2 cores: end-to-end 31.6 -> 22.1 ms).
         runner = OnnxRuntimeBackend(path, device, threads or None, spin_wait=False)
-        return LoadedModel(runner, replace(get_preset(preset).contract,
-                                           image_size=tuple(runner.image_size)),
+        # the file's own contract (its audio front end) where ``avs export`` stored one
+        contract = InputContract.from_dict(runner.input_contract) if runner.input_contract \
+            else get_preset(preset).contract
+        return LoadedModel(runner, replace(contract, image_size=tuple(runner.image_size)),
                            None, str(path), False)
     if backend != "torch":
         raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")

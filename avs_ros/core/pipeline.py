@@ -4,7 +4,8 @@ This is what the ROS node and the replay tool both call, so a bag replayed offli
 node's masks and objects. The stages (ultralytics' predictor habit):
 
 - preprocess: RGB frame -> normalised float32 [1, 3, h, w] (:mod:`.preprocess`);
-- logmel: 15600-sample window -> float32 [1, 1, 96, 64];
+- logmel: the contract's audio window (VGGish 15600, PANNs 15200 samples) -> float32
+  [1, 1, 96, 64] by its front end;
 - inference: :meth:`Backend.infer` -> logits float32 [1, C, h, w];
 - postprocess: mask and objects at the frame's size (:mod:`.postprocess`), plus the overlay
   when one is asked for.
@@ -81,8 +82,9 @@ class Pipeline:
         return self.postprocessor.class_names
 
     def process(self, image_rgb: np.ndarray, audio_window: np.ndarray) -> Result:
-        """``image_rgb`` uint8 [H, W, 3] RGB; ``audio_window`` float32 [15600] 16 kHz samples
-        ending at the frame's stamp. Returns a :class:`Result` at H x W.
+        """``image_rgb`` uint8 [H, W, 3] RGB; ``audio_window`` float32 [W] 16 kHz samples
+        ending at the frame's stamp (W = ``contract.window_samples``). Returns a
+        :class:`Result` at H x W.
 
         Raises:
             AVSInputError: a frame, window or logits that do not match the contract.

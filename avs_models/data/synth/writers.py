@@ -10,7 +10,8 @@ and the real data alike:
   ``s4_data/audio_log_mel/{split}/{category}/{name}.pkl``. Masks are 8-bit 0/255 PNGs.
 - MS3, ``Multi-sources/``: ``ms3_meta_data.csv`` (video_id, split),
   ``ms3_data/visual_frames/{name}/{name}.mp4_{k}.png`` (no split level),
-  ``ms3_data/gt_masks/{split}/{name}/{name}_{k}.png`` (palette PNGs, index 1 = sounding),
+  ``ms3_data/gt_masks/{split}/{name}/{name}_{k}.png`` (8-bit 0/255 PNGs, as S4: the official
+  MS3 loader reads ``convert("P")`` / 255, which turns a palette index 1 into 1/255),
   ``ms3_data/audio_wav/{split}/{name}.wav``, ``ms3_data/audio_log_mel/{split}/{name}.pkl``.
 - AVSS, ``AVSBench-semantic/``: ``metadata.csv`` (vid, uid, s_min, s_sec, a_obj, split,
   label), ``label2idx.json`` and per clip ``{label}/{uid}/frames/{i}.jpg`` (i from 0),
@@ -34,9 +35,8 @@ import cv2
 import numpy as np
 import soundfile as sf
 import torch
-from PIL import Image
 
-from ..avss_palette import AVSS_CLASSES, avss_palette, index_to_rgb
+from ..avss_palette import AVSS_CLASSES, index_to_rgb
 from .sounds import SAMPLE_RATE
 
 SUBSET_ROOTS = {"s4": "Single-source", "ms3": "Multi-sources", "avss": "AVSBench-semantic"}
@@ -60,13 +60,6 @@ def _png_gray(path: Path, gray: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), gray, _PNG):
         raise OSError(f"could not write {path}")
-
-
-def _png_palette(path: Path, index: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img = Image.fromarray(index.astype(np.uint8), mode="P")
-    img.putpalette(avss_palette(256).reshape(-1).tolist())
-    img.save(path, compress_level=1)
 
 
 def _jpg(path: Path, rgb: np.ndarray) -> None:
@@ -129,13 +122,13 @@ def write_ms3_clip(root: Path, name: str, split: str, frames, masks, audio: np.n
     """Write one MS3 clip under ``root`` (the ``Multi-sources`` folder); returns its CSV row.
 
     ``frames``: 5 uint8 [224, 224, 3] RGB; ``masks``: 5 bool [224, 224]; ``audio``: float32
-    [80000] in [-1, 1]. Masks are palette PNGs with index 1 on sounding pixels.
+    [80000] in [-1, 1]. Masks are 8-bit grey PNGs, 255 on sounding pixels.
     """
     d = root / "ms3_data"
     for k, img in enumerate(frames, start=1):
         _png_rgb(d / "visual_frames" / name / f"{name}.mp4_{k}.png", img)
     for k, m in enumerate(masks, start=1):
-        _png_palette(d / "gt_masks" / split / name / f"{name}_{k}.png", m.astype(np.uint8))
+        _png_gray(d / "gt_masks" / split / name / f"{name}_{k}.png", m.astype(np.uint8) * 255)
     pcm = _wav(d / "audio_wav" / split / f"{name}.wav", audio)
     _pkl(d / "audio_log_mel" / split / f"{name}.pkl", pcm, len(frames))
     return {"video_id": name, "split": split}
