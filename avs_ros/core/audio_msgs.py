@@ -57,6 +57,22 @@ def stamp_to_ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+def preload(flavour: str) -> None:
+    """Import what decoding ``flavour`` may need: scipy's filter design (the resampler of any
+    rate but 16 kHz) and, for ros-drivers audio, PyAV (mp3) when installed. The node calls it
+    at configure so that no callback blocks the executor on an import (scipy alone once took
+    1.8 s there, and the audio queue overflowed)."""
+    import scipy.signal  # noqa: F401
+
+    if flavour == "audio_data_stamped":
+        from .mp3_stream import load_av
+
+        try:
+            load_av()
+        except AudioFormatError:
+            pass     # mp3 messages are then refused, naming the missing package
+
+
 def choose_flavour(module, requested: str = "auto") -> str:
     """The audio flavour to subscribe to.
 
@@ -129,6 +145,14 @@ class PcmFormat:
                 f"sample_format must be one of {sorted(k.upper() for k in BYTE_FORMATS)}, "
                 f"got {self.sample_format!r}")
         check_rate_channels(self.sample_rate, self.channels, "audio format")
+
+    @classmethod
+    def from_parameters(cls, audio_format: str, sample_rate: int, channels: int) -> PcmFormat:
+        """The node's ``audio_format`` (a raw sample format or "MP3"), ``audio_sample_rate``
+        and ``audio_channels`` parameters -> the format assumed until an AudioInfo arrives."""
+        if str(audio_format).lower() in MP3_CODINGS:
+            return cls("S16LE", sample_rate, channels, "mp3")
+        return cls(str(audio_format).upper(), sample_rate, channels)
 
 
 def pcm_format_from_info(info) -> PcmFormat:
