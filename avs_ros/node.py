@@ -358,8 +358,10 @@ class AvsNode(LifecycleNode):
                    "node_latency_p95_ms": lat["node"].p95}
         figures.update({f"{s}_p50_ms": lat[s].p50 for s in STAGES})
         counters = dict(self._counts)
-        counters["dropped_frames"] = (pairing.dropped_no_audio + pairing.dropped_audio_gone
-                                      + pairing.dropped_superseded)
+        # every frame not processed; waiting_for_audio (before the audio stream started) is
+        # listed apart from the audio losses below
+        counters["dropped_frames"] = (pairing.waiting_for_audio + pairing.dropped_no_audio
+                                      + pairing.dropped_audio_gone + pairing.dropped_superseded)
         counters.update(waiting_for_audio=pairing.waiting_for_audio,
                         dropped_no_audio=pairing.dropped_no_audio,
                         dropped_audio_gone=pairing.dropped_audio_gone,
