@@ -219,6 +219,7 @@ class ReplayEngine:
         self._advance_realtime(_END_OF_TIME)   # the node finishes what is ready
         s = self.pairer.stats
         self.stats.realtime = {"frames": s.frames, "processed": s.paired,
+                               "waiting_for_audio": s.waiting_for_audio,
                                "dropped_superseded": s.dropped_superseded,
                                "dropped_no_audio": s.dropped_no_audio,
                                "dropped_audio_gone": s.dropped_audio_gone,
