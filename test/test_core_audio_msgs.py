@@ -18,6 +18,7 @@ from avs_ros.core.audio_msgs import (
     stamp_to_ns,
 )
 from avs_ros.core.errors import AudioFormatError
+from avs_ros.core.mp3_stream import MAX_MESSAGES
 
 
 def _header(sec, nanosec):
@@ -247,3 +248,10 @@ def test_mp3_stereo_44k1_and_garbage_do_not_break_the_stream():
             pass
     later = _decode_stream(reader, packets[10:30], t0_ns=20 * 10**9, rate=44100)
     assert sum(c.samples.size for c in later) >= 2 * 1152 * 15
+    # a stream that never parses (not mp3 at all) holds a bounded number of messages
+    for k in range(200):
+        try:
+            reader.chunks(NS(header=_header(30 + k, 0), audio=NS(data=bytes([k % 7]) * 300)))
+        except AudioFormatError:
+            pass
+    assert len(reader._mp3._messages) <= MAX_MESSAGES

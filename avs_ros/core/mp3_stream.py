@@ -33,6 +33,8 @@ NS_PER_S = 1_000_000_000
 #: frames stamped within this of the previous frame's end join its chunk (the audio buffer's
 #: default gap tolerance, 20 ms)
 JOIN_TOLERANCE_NS = 20_000_000
+#: most messages whose bytes are held for stamping
+MAX_MESSAGES = 64
 
 
 def load_av():
@@ -67,8 +69,8 @@ class Mp3Stream:
 
         Returns:
             A list (empty while a frame is incomplete) of ``(stamp_ns, samples, sample_rate,
-            channels)``: ``samples`` int16 [n * channels] interleaved, the frames whose first
-            byte lies in one message, stamped as the module docstring says.
+            channels)``: ``samples`` int16 [n * channels] interleaved, one entry per run of
+            contiguous frames this message completed, stamped as the module docstring says.
 
         Raises:
             AudioFormatError: bytes FFmpeg cannot parse or decode (the decoder stays usable:
@@ -96,9 +98,19 @@ class Mp3Stream:
         except av.FFmpegError as exc:
             raise AudioFormatError(f"mp3 audio: {len(data)} bytes FFmpeg cannot decode "
                                    f"({exc}); expected an MPEG audio elementary stream") from None
+        finally:
+            self._forget()
+        return out
+
+    def _forget(self) -> None:
+        """Drop the messages no frame can start in any more; past :data:`MAX_MESSAGES` held
+        (bytes the parser skipped, e.g. a stream that is not mp3), count the oldest as
+        consumed, so memory stays bounded."""
         while len(self._messages) > 1 and self._messages[1][0] <= self._parsed:
             self._messages.popleft()
-        return out
+        while len(self._messages) > MAX_MESSAGES:
+            self._messages.popleft()
+            self._parsed = max(self._parsed, self._messages[0][0])
 
     def _stamp(self, offset: int, size: int, samples: int, rate: int) -> int:
         first, stamp = self._messages[0]
