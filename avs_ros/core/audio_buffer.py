@@ -1,8 +1,8 @@
 """Ring buffer of 16 kHz mono float32 audio on a time-stamp axis, for pairing audio with frames.
 
-Audio arrives as chunks (one ROS message each: S16LE bytes from ros-drivers/audio_common, or
-int16/float32 arrays from mgonzs13/audio_common), each with the stamp of its first sample, any
-channel count and any sample rate. The buffer turns them into one continuous 16 kHz mono
+Audio arrives as chunks (one ROS message each: raw PCM bytes in a GStreamer sample format, or
+int/float arrays; see :mod:`.audio_msgs`), each with the stamp of its first sample, 1 to 64
+channels and a sample rate of 1 to 384 kHz. The buffer turns them into one continuous 16 kHz mono
 stream and answers "give me the N samples that end at stamp T".
 
 Time axis. Within a *segment* (a stretch of stream received without a reset), sample ``j`` of
