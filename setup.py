@@ -10,10 +10,12 @@ EXTRAS = {
     "replay": ["rosbags>=0.10", "matplotlib>=3.7", "tqdm>=4.60"],
     # Microphone capture (audio_capture_node); PortAudio headers come from the OS.
     "mic": ["pyaudio>=0.2.13"],
+    # mp3 audio (ros-drivers audio_capture's default coding), decoded by FFmpeg through PyAV.
+    "mp3": ["av>=12"],
     # The test suite (mcap's own reader checks that our bags decode without rosbags; our PANNs
     # log-mel is checked against torchlibrosa, which PANNs runs, and librosa's mel filters).
     "test": ["pytest>=8", "pytest-timeout>=2.2", "mcap>=1.1", "mcap-ros2-support>=0.5",
-             "torchlibrosa==0.1.0", "librosa>=0.10"],
+             "torchlibrosa==0.1.0", "librosa>=0.10", "hypothesis>=6.100", "av>=12"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 

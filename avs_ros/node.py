@@ -14,7 +14,8 @@ input image's header: ``~/mask`` (mono8 class ids), ``~/overlay`` (bgr8), ``~/ob
 Threads: the executor runs the callbacks (decode, buffer, pair); one worker thread runs
 inference on the newest ready frame (:class:`~avs_ros.core.pairing.FramePairer`), so audio
 keeps flowing while the model runs and nothing queues up. Bad input is counted, logged
-(throttled) and skipped.
+(throttled) and skipped: every per-message step (decode, audio, pairing, the pipeline's stages,
+publishing) turns any exception into an incident of its kind and goes on.
 """
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ from avs_ros.msg import SoundingObjectArray
 from . import ros_convert as conv
 from .core import audio_msgs, node_config
 from .core.audio_buffer import AudioBuffer
-from .core.errors import AudioFormatError, ImageFormatError
-from .core.health import IncidentLog, build_report, silence_warning
+from .core.errors import AudioFormatError, StageError
+from .core.health import FrameGapCounter, IncidentLog, build_report, describe, silence_warning
 from .core.image_codec import mask_to_mono8, rgb_to_bgr8
 from .core.markers import object_markers
 from .core.model_source import load_backend
@@ -54,10 +55,13 @@ _TYPES = {"bool": ParameterType.PARAMETER_BOOL, "int": ParameterType.PARAMETER_I
           "int[]": ParameterType.PARAMETER_INTEGER_ARRAY,
           "str[]": ParameterType.PARAMETER_STRING_ARRAY}
 _AUDIO_STATS = ("gaps", "overlaps", "resets", "rate_mismatches")
+#: incident kinds counted on /diagnostics (a failing pipeline stage S counts as "S_error")
+INCIDENTS = ("bad_image", "bad_audio", "bad_audio_info", "image_stamp_backwards",
+             "preprocess_error", "logmel_error", "inference_error", "postprocess_error",
+             "publish_error", "pairing_error")
 #: counters whose rise during a diagnostics period makes the status WARN
-WATCHED = ("dropped_no_audio", "dropped_audio_gone", "bad_image", "bad_audio", "audio_gaps",
-           "audio_overlaps", "audio_resets", "audio_rate_mismatches", "image_stamp_backwards",
-           "inference_error")
+WATCHED = ("dropped_no_audio", "dropped_audio_gone", "audio_gaps", "audio_overlaps",
+           "audio_resets", "audio_rate_mismatches", "image_gaps", *INCIDENTS)
 OUT_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -81,6 +85,7 @@ class AvsNode(LifecycleNode):
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._pipeline: Pipeline | None = None
+        self._info_format = None    # the last valid AudioInfo's format; survives reconfigure
 
     # ---- parameters --------------------------------------------------------------------
     def _check_parameters(self, params) -> SetParametersResult:
@@ -108,8 +113,10 @@ class AvsNode(LifecycleNode):
             self._flavour = audio_msgs.choose_flavour(module, cfg["audio_type"])
             if not (cfg["image_topic"] or cfg["compressed_image_topic"]):
                 raise ValueError("set image_topic and/or compressed_image_topic")
-            self._pcm = audio_msgs.PcmFormat(cfg["audio_format"], cfg["audio_sample_rate"],
-                                             cfg["audio_channels"])
+            fmt = self._info_format or audio_msgs.PcmFormat.from_parameters(
+                cfg["audio_format"], cfg["audio_sample_rate"], cfg["audio_channels"])
+            self._audio_reader = audio_msgs.AudioDataStampedReader(fmt)
+            audio_msgs.preload(self._flavour)     # heavy imports here, not in a callback
         except (ValueError, AudioFormatError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -159,6 +166,7 @@ class AvsNode(LifecycleNode):
         self._pairer = FramePairer(AudioBuffer(cfg["audio_buffer_s"]),
                                    loaded.contract.window_samples, cfg["max_skew_s"])
         self._incidents = IncidentLog(cfg["log_throttle_s"])
+        self._frame_gaps = FrameGapCounter()
         self._latency = {k: LatencyStats() for k in ("age", "node", *STAGES)}
         self._counts = {"frames_received": 0, "frames_processed": 0, "audio_messages": 0}
         self._previous: dict = {}
@@ -230,7 +238,7 @@ class AvsNode(LifecycleNode):
 
     # ---- input callbacks ----------------------------------------------------------------
     def _incident(self, kind: str, text: str) -> None:
-        suffix = self._incidents.record(kind, time.monotonic())
+        suffix = self._incidents.record(kind, time.monotonic(), text)
         if suffix is not None:
             self.get_logger().warning(f"{kind}: {text}{suffix}")
 
@@ -245,12 +253,17 @@ class AvsNode(LifecycleNode):
             self._incident("image_stamp_backwards", f"image stamp {stamp} ns is "
                            f"{(self._last_image_stamp - stamp) / 1e6:.1f} ms before the previous")
         self._last_image_stamp = stamp
+        self._frame_gaps.observe(stamp)
         try:
-            rgb = conv.image_to_rgb(msg)
-        except ImageFormatError as exc:
-            self._incident("bad_image", str(exc))
+            rgb = conv.image_to_rgb(msg, tuple(self._cfg["max_image_size"]))
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is one bad image
+            self._incident("bad_image", describe(exc))
             return
-        self._pairer.add_frame(stamp, (msg.header, rgb, time.perf_counter()), self._now_ns())
+        try:
+            self._pairer.add_frame(stamp, (msg.header, rgb, time.perf_counter()), self._now_ns())
+        except Exception as exc:  # noqa: BLE001
+            self._incident("pairing_error", describe(exc))
+            return
         self._wake.set()
 
     def _on_audio(self, msg) -> None:
@@ -258,30 +271,34 @@ class AvsNode(LifecycleNode):
         self._heard["audio"] += 1
         stats = self._pairer.buffer.stats
         before = [getattr(stats, k) for k in _AUDIO_STATS]
+        stamp = None
         try:
-            chunk = audio_msgs.chunk_from_audio_stamped(msg) \
-                if self._flavour == "audio_stamped" \
-                else audio_msgs.chunk_from_audio_data_stamped(msg, self._pcm)
-            self._pairer.push_audio(chunk.stamp_ns, chunk.samples, chunk.sample_rate,
-                                    chunk.channels, chunk.fmt)
-        except AudioFormatError as exc:
-            self._incident("bad_audio", str(exc))
+            chunks = [audio_msgs.chunk_from_audio_stamped(msg)] \
+                if self._flavour == "audio_stamped" else self._audio_reader.chunks(msg)
+            for chunk in chunks:
+                stamp = chunk.stamp_ns
+                self._pairer.push_audio(chunk.stamp_ns, chunk.samples, chunk.sample_rate,
+                                        chunk.channels, chunk.fmt)
+        except Exception as exc:  # noqa: BLE001 - any failure is one bad audio message
+            self._incident("bad_audio", describe(exc))
             return
         for key, old in zip(_AUDIO_STATS, before):
             if getattr(stats, key) > old:
                 self._incident(f"audio_{key}", f"audio stream: {key.replace('_', ' ')} at "
-                               f"stamp {chunk.stamp_ns} ns (see the audio_* diagnostics)")
+                               f"stamp {stamp} ns (see the audio_* diagnostics)")
         self._wake.set()
 
     def _on_audio_info(self, msg) -> None:
         try:
-            fmt = audio_msgs.pcm_format_from_info(msg)
-        except AudioFormatError as exc:
-            self._incident("bad_audio", str(exc))
+            changed = self._audio_reader.set_info(msg)
+        except Exception as exc:  # noqa: BLE001 - audio data is refused until a valid one
+            self._info_format = None
+            self._incident("bad_audio_info", describe(exc) + "; audio data is not decoded "
+                           "until a valid AudioInfo arrives")
             return
-        if fmt != self._pcm:
-            self.get_logger().info(f"audio format from AudioInfo: {fmt}")
-            self._pcm = fmt
+        self._info_format = self._audio_reader.format
+        if changed:
+            self.get_logger().info(f"audio format from AudioInfo: {self._info_format}")
 
     # ---- inference ----------------------------------------------------------------------
     def _run_worker(self) -> None:
@@ -290,7 +307,11 @@ class AvsNode(LifecycleNode):
             self._wake.wait(0.05)
             self._wake.clear()
             before = (stats.dropped_no_audio, stats.dropped_audio_gone)
-            paired = self._pairer.take(self._now_ns())
+            try:
+                paired = self._pairer.take(self._now_ns())
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any frame
+                self._incident("pairing_error", describe(exc))
+                continue
             if stats.dropped_no_audio > before[0]:
                 self._incident("dropped_no_audio", f"frame dropped: its audio had not arrived "
                                f"{self._cfg['max_skew_s']} s (max_skew_s) after it; audio ends "
@@ -299,15 +320,16 @@ class AvsNode(LifecycleNode):
                 self._incident("dropped_audio_gone", "frame dropped: its audio window is "
                                "older than the audio buffer holds (or before a reset)")
             if paired is not None and not self._stop.is_set():
-                self._process(paired)
+                try:
+                    self._process(paired)
+                except StageError as exc:
+                    self._incident(f"{exc.stage}_error", str(exc))
+                except Exception as exc:  # noqa: BLE001 - mask/objects/markers/overlay out
+                    self._incident("publish_error", describe(exc))
 
     def _process(self, paired) -> None:
         header, rgb, arrival = paired.frame
-        try:
-            result = self._pipeline.process(rgb, paired.audio)
-        except (ValueError, RuntimeError) as exc:
-            self._incident("inference_error", f"{type(exc).__name__}: {exc}")
-            return
+        result = self._pipeline.process(rgb, paired.audio)
         self._pubs["mask"].publish(conv.fields_to_image(mask_to_mono8(result.mask), header))
         mask_ms = (time.perf_counter() - arrival) * 1e3
         self._pubs["objects"].publish(conv.objects_to_msg(
@@ -336,15 +358,20 @@ class AvsNode(LifecycleNode):
                    "node_latency_p95_ms": lat["node"].p95}
         figures.update({f"{s}_p50_ms": lat[s].p50 for s in STAGES})
         counters = dict(self._counts)
-        counters["dropped_frames"] = (pairing.dropped_no_audio + pairing.dropped_audio_gone
-                                      + pairing.dropped_superseded)
-        counters.update(dropped_no_audio=pairing.dropped_no_audio,
+        # every frame not processed; waiting_for_audio (before the audio stream started) is
+        # listed apart from the audio losses below
+        counters["dropped_frames"] = (pairing.waiting_for_audio + pairing.dropped_no_audio
+                                      + pairing.dropped_audio_gone + pairing.dropped_superseded)
+        counters.update(waiting_for_audio=pairing.waiting_for_audio,
+                        dropped_no_audio=pairing.dropped_no_audio,
                         dropped_audio_gone=pairing.dropped_audio_gone,
                         dropped_superseded=pairing.dropped_superseded,
                         audio_gaps=audio.gaps, audio_gap_samples=audio.gap_samples,
                         audio_overlaps=audio.overlaps, audio_resets=audio.resets,
-                        audio_rate_mismatches=audio.rate_mismatches)
-        for kind in ("bad_image", "bad_audio", "image_stamp_backwards", "inference_error"):
+                        audio_rate_mismatches=audio.rate_mismatches,
+                        image_gaps=self._frame_gaps.gaps,
+                        image_frames_missing=self._frame_gaps.missing)
+        for kind in INCIDENTS:
             counters[kind] = self._incidents.counts.get(kind, 0)
         report = build_report(counters, self._previous, figures, WATCHED)
         self._previous = counters

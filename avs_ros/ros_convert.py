@@ -18,7 +18,7 @@ from avs_ros.msg import SoundingObject as SoundingObjectMsg
 from avs_ros.msg import SoundingObjectArray
 
 from .core.health import DiagnosticReport
-from .core.image_codec import ImageFields, compressed_to_rgb, raw_to_rgb
+from .core.image_codec import MAX_SIZE, ImageFields, compressed_to_rgb, raw_to_rgb
 from .core.markers import MarkerSpec
 from .core.postprocess import SoundingObject
 
@@ -29,16 +29,19 @@ def ns_to_time(ns: int) -> Time:
     return Time(sec=sec, nanosec=nanosec)
 
 
-def image_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
-    """``sensor_msgs/Image`` or ``CompressedImage`` -> uint8 [H, W, 3] RGB.
+def image_to_rgb(msg: Image | CompressedImage,
+                 max_size: tuple[int, int] = MAX_SIZE) -> np.ndarray:
+    """``sensor_msgs/Image`` or ``CompressedImage`` -> uint8 [H, W, 3] RGB; images larger
+    than ``max_size`` (height, width) px are refused before decoding.
 
     Raises:
         ImageFormatError: see :func:`~avs_ros.core.image_codec.raw_to_rgb` and
             :func:`~avs_ros.core.image_codec.compressed_to_rgb`.
     """
     if isinstance(msg, CompressedImage):
-        return compressed_to_rgb(msg.format, msg.data)
-    return raw_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian)
+        return compressed_to_rgb(msg.format, msg.data, max_size)
+    return raw_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian,
+                      max_size)
 
 
 def fields_to_image(fields: ImageFields, header) -> Image:

@@ -140,7 +140,7 @@ def test_mgonzs13_flavour_and_compressed_images(tmp_path, source):
     assert len(images) == len(frames)
     assert np.abs(images[3].rgb.astype(int) - frames[3].image).mean() < 8   # JPEG q90
     audio = [e for e in events if isinstance(e, AudioEvent)]
-    assert audio[0].fmt is None and np.asarray(audio[0].samples).dtype == np.int16
+    assert audio[0].fmt == "S16LE" and audio[0].sample_rate == 16000     # paInt16
     with pytest.raises(BagError, match="not the audio_common_msgs/msg/AudioDataStamped"):
         BagReader(out, audio_type="audio_data_stamped")
 
@@ -269,13 +269,13 @@ def test_bag_command(tmp_path, capsys):
     assert "needs --root" in capsys.readouterr().err
 
 
-def test_compressed_audio_info_is_a_bad_message_not_a_crash(tmp_path):
+def test_unknown_audio_coding_is_a_bad_message_and_stops_decoding(tmp_path):
     from avs_ros.bag.reader import BadMessage
 
     store = typestore()
-    out = tmp_path / "mp3"
+    out = tmp_path / "flac"
     info = store.types["audio_common_msgs/msg/AudioInfo"](
-        channels=1, sample_rate=16000, sample_format="S16LE", bitrate=64000, coding_format="mp3")
+        channels=1, sample_rate=16000, sample_format="S16LE", bitrate=64000, coding_format="flac")
     with BagWriter(out, store) as bag:
         bag.write("/camera/image_raw", IMAGE, START,
                   messages.rgb_image(store, START, "cam", np.zeros((8, 8, 3), np.uint8)))
@@ -286,7 +286,48 @@ def test_compressed_audio_info_is_a_bad_message_not_a_crash(tmp_path):
     with BagReader(out) as reader:
         events = list(reader.events())
     bad = [e for e in events if isinstance(e, BadMessage)]
-    assert len(bad) == 1 and bad[0].topic == "/audio/audio_info"
-    assert "coding_format='mp3'" in bad[0].reason and "format:=wave" in bad[0].reason
-    audio = [e for e in events if isinstance(e, AudioEvent)]
-    assert (audio[0].fmt, audio[0].sample_rate, audio[0].channels) == ("S16LE", 16000, 1)
+    assert [b.topic for b in bad] == ["/audio/audio_info", "/audio/audio_stamped"]
+    assert "coding_format='flac'" in bad[0].reason
+    assert "last AudioInfo was refused" in bad[1].reason   # not read as S16LE
+    assert not [e for e in events if isinstance(e, AudioEvent)]
+
+
+def test_mp3_audio_as_audio_capture_records_it(tmp_path):
+    """An mp3 stream (LAME, one frame per message, audio_capture's default) in a bag is decoded
+    by the node's reader: the events' samples are the signal, delayed by the codec."""
+    av = pytest.importorskip("av")
+    store = typestore()
+    rate, seconds = 16000, 2
+    t = np.arange(rate * seconds) / rate
+    x = 0.4 * np.sin(2 * np.pi * 330 * t)
+    enc = av.CodecContext.create("libmp3lame", "w")
+    enc.sample_rate, enc.layout, enc.format, enc.bit_rate = rate, "mono", "s16p", 192000
+    packets = []
+    for start in range(0, x.size, 576):
+        frame = av.AudioFrame.from_ndarray(
+            np.round(x[None, start:start + 576] * 32767).astype(np.int16), format="s16p",
+            layout="mono")
+        frame.sample_rate = rate
+        packets += [bytes(p) for p in enc.encode(frame)]
+    out = tmp_path / "mp3"
+    info = store.types["audio_common_msgs/msg/AudioInfo"](
+        channels=1, sample_rate=rate, sample_format="S16LE", bitrate=192, coding_format="mp3")
+    with BagWriter(out, store) as bag:
+        bag.write("/camera/image_raw", IMAGE, START,
+                  messages.rgb_image(store, START, "cam", np.zeros((8, 8, 3), np.uint8)))
+        bag.write("/audio/audio_info", "audio_common_msgs/msg/AudioInfo", START + 1, info)
+        for k, packet in enumerate(packets):
+            stamp = START + k * 576 * 10**9 // rate
+            msg = store.types["audio_common_msgs/msg/AudioDataStamped"](
+                header=messages.header(store, stamp, "mic"),
+                audio=store.types["audio_common_msgs/msg/AudioData"](
+                    data=np.frombuffer(packet, np.uint8)))
+            bag.write("/audio/audio_stamped", "audio_common_msgs/msg/AudioDataStamped",
+                      stamp + 2, msg)
+    with BagReader(out) as reader:
+        audio = [e for e in reader.events() if isinstance(e, AudioEvent)]
+    assert audio[0].stamp_ns == START and audio[0].sample_rate == rate
+    y = np.concatenate([decode_samples(e.samples, e.channels, e.fmt) for e in audio])
+    lag = 1105                                  # LAME's 576 + the decoder's 529 samples
+    r = np.corrcoef(y[lag:lag + 20000], x[:20000])[0, 1]
+    assert r > 0.99, r

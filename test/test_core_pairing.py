@@ -80,7 +80,24 @@ def test_frames_whose_audio_is_gone_are_dropped_at_once():
     _audio_until(p, 0, 16000 * 6)                   # 6 s into a 4 s ring
     p.add_frame(T0 + 10000 * NS, "before-start", now_ns=T0)
     p.add_frame(T0 + 30000 * NS, "evicted", now_ns=T0)
-    assert p.pending == 0 and p.stats.dropped_audio_gone == 2
+    # before the first audio sample: the stream had not started, no audio was lost
+    assert p.pending == 0 and p.stats.waiting_for_audio == 1
+    assert p.stats.dropped_audio_gone == 1
+    # after a reset (the stream jumped back 3 s), a window before the new segment is gone
+    p.push_audio(T0 - 3 * 10**9, SIGNAL[:16000].tobytes(), 16000)
+    p.add_frame(T0 - 3 * 10**9 + 5000 * NS, "before-new-segment", now_ns=T0)
+    assert p.stats.dropped_audio_gone == 2 and p.stats.waiting_for_audio == 1
+
+
+def test_frames_before_any_audio_count_as_waiting_not_as_lost_audio():
+    p = _pairer(max_skew_s=0.05)
+    p.add_frame(T0 + 20000 * NS, "early", now_ns=T0)
+    p.update(now_ns=T0 + 60 * MS)                   # expired with no audio at all
+    assert p.stats.waiting_for_audio == 1 and p.stats.dropped_no_audio == 0
+    _audio_until(p, 0, 16000)
+    p.add_frame(T0 + 20000 * NS, "late", now_ns=T0)
+    p.update(now_ns=T0 + 60 * MS)                   # audio exists but never reached it
+    assert p.stats.dropped_no_audio == 1 and p.stats.waiting_for_audio == 1
 
 
 def test_pending_list_is_capped():
@@ -124,10 +141,11 @@ def test_scripted_replay_is_deterministic_and_accounts_for_every_frame():
     again = _replay(None)
     assert (served, stats, pending) == again
     assert stats.frames == 89
-    assert stats.frames == (stats.paired + stats.dropped_no_audio + stats.dropped_audio_gone
-                            + stats.dropped_superseded + pending)
-    # the first 0.975 s of frames have no full window; later ones are served or superseded
-    assert stats.dropped_audio_gone == 29
+    assert stats.frames == (stats.paired + stats.waiting_for_audio + stats.dropped_no_audio
+                            + stats.dropped_audio_gone + stats.dropped_superseded + pending)
+    # the first 0.975 s of frames have no full window (waiting for audio, not audio lost);
+    # later ones are served or superseded
+    assert stats.waiting_for_audio == 29 and stats.dropped_audio_gone == 0
     assert stats.paired == len(served) > 20 and stats.dropped_superseded > 0
     stamps = [s for s, _, _ in served]
     assert stamps == sorted(stamps)

@@ -13,6 +13,7 @@ from avs_models.backends.base import Backend
 from avs_models.base import AVSModel
 from avs_models.contract import InputContract
 from avs_models.errors import AVSInputError
+from avs_ros.core.errors import StageError
 from avs_ros.core.pipeline import STAGES, LatencyStats, Pipeline
 from avs_ros.core.preprocess import Preprocessor
 
@@ -96,10 +97,13 @@ def test_pipeline_runs_a_real_model_through_the_torch_backend():
 
 def test_bad_frames_windows_and_contracts_raise():
     pipe = Pipeline(ScriptedBackend(), InputContract())
-    with pytest.raises(AVSInputError, match=r"RGB uint8 \[H, W, 3\]"):
+    with pytest.raises(StageError, match=r"preprocess failed: AVSInputError: .*RGB uint8 "
+                                         r"\[H, W, 3\]") as info:
         pipe.process(FRAME.astype(np.float32), WINDOW)
-    with pytest.raises(AVSInputError, match=r"\[15600\]"):
+    assert info.value.stage == "preprocess" and isinstance(info.value.__cause__, AVSInputError)
+    with pytest.raises(StageError, match=r"\[15600\]") as info:
         pipe.process(FRAME, WINDOW[:16000 - 401])
+    assert info.value.stage == "logmel"
     with pytest.raises(ValueError, match="15600 samples at 16000 Hz"):
         Preprocessor(InputContract(sample_rate=8000))
 

@@ -9,10 +9,11 @@ preferred when several); the audio is the ``audio_common_msgs/msg/AudioDataStamp
 stored in the bag; a bag without them (recorded before ROS 2 Iron) falls back to our
 typestore with the ``audio_type`` flavour.
 
-Audio is read with the node's own functions (:mod:`avs_ros.core.audio_msgs`): AudioDataStamped
-bytes in the format of the latest AudioInfo on ``audio_info_topic`` (S16LE, 16 kHz, mono until
-one arrives; only raw PCM, i.e. coding "wave"); AudioStamped carries its format (paInt16 or
-paFloat32) in every message.
+Audio is read with the node's own code (:mod:`avs_ros.core.audio_msgs`): AudioDataStamped
+through the same :class:`~avs_ros.core.audio_msgs.AudioDataStampedReader`, in the format of the
+latest AudioInfo on ``audio_info_topic`` (S16LE, 16 kHz, mono until one arrives; raw PCM in
+any supported sample format, or mp3 decoded incrementally); AudioStamped carries its format
+(a PortAudio constant) in every message.
 
 Errors: problems with the bag as a whole (missing file, unreadable or truncated storage, no
 camera or audio topic, an unknown audio type, a ground-truth topic that is not mono8) raise
@@ -158,7 +159,7 @@ class BagReader:
                            "recording in MCAP or sqlite3 (a truncated file, e.g. from a "
                            "recorder that was killed, cannot be read)") from exc
         self.folder = folder
-        self._pcm = audio_msgs.PcmFormat()   # ros-drivers format until an AudioInfo arrives
+        self._audio_reader = audio_msgs.AudioDataStampedReader()   # S16LE until an AudioInfo
         self.layout = self._resolve(image_topic, audio_topic, audio_type, audio_info_topic,
                                     gt_topic, clip_topic)
 
@@ -246,8 +247,10 @@ class BagReader:
             raise BagError(f"bag {self.folder} is damaged or truncated: reading stopped after "
                            f"{done} messages ({type(exc).__name__}: {exc})") from exc
 
-    def decode(self, conn, log_ns: int, raw: bytes) -> Event | None:
-        """The event of one message from :meth:`raw_messages`; None for topics not used.
+    def decode(self, conn, log_ns: int, raw: bytes) -> Event | list[AudioEvent] | None:
+        """The event of one message from :meth:`raw_messages`; None for topics not used (and
+        for an mp3 message that completes no frame), a list for an mp3 message whose frames
+        are not contiguous.
 
         Raises:
             BagError: a ground-truth image that is not mono8.
@@ -269,7 +272,7 @@ class BagReader:
             if topic == lay.audio_topic:
                 return self._audio(msg, log_ns)
             if topic == lay.audio_info_topic:
-                self._set_pcm(msg)
+                self._audio_reader.set_info(msg)
                 return None
             if topic == lay.gt_topic:
                 if msg.encoding != "mono8":
@@ -288,7 +291,9 @@ class BagReader:
         for errors)."""
         for conn, log_ns, raw in self.raw_messages():
             event = self.decode(conn, log_ns, raw)
-            if event is not None:
+            if isinstance(event, list):
+                yield from event
+            elif event is not None:
                 yield event
 
     @staticmethod
@@ -298,15 +303,13 @@ class BagReader:
         return raw_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data,
                           msg.is_bigendian)
 
-    def _set_pcm(self, info) -> None:
-        self._pcm = audio_msgs.pcm_format_from_info(info)
-
-    def _audio(self, msg, log_ns: int) -> AudioEvent:
-        chunk = audio_msgs.chunk_from_audio_data_stamped(msg, self._pcm) \
+    def _audio(self, msg, log_ns: int) -> AudioEvent | list[AudioEvent] | None:
+        chunks = self._audio_reader.chunks(msg) \
             if self.layout.audio_type == "audio_data_stamped" \
-            else audio_msgs.chunk_from_audio_stamped(msg)
-        return AudioEvent(chunk.stamp_ns, chunk.samples, chunk.sample_rate, chunk.channels,
-                          chunk.fmt, log_ns)
+            else [audio_msgs.chunk_from_audio_stamped(msg)]
+        events = [AudioEvent(c.stamp_ns, c.samples, c.sample_rate, c.channels, c.fmt, log_ns)
+                  for c in chunks]
+        return events[0] if len(events) == 1 else (events or None)
 
     # ---- context -----------------------------------------------------------------------------
     def close(self) -> None:

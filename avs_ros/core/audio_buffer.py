@@ -1,8 +1,8 @@
 """Ring buffer of 16 kHz mono float32 audio on a time-stamp axis, for pairing audio with frames.
 
-Audio arrives as chunks (one ROS message each: S16LE bytes from ros-drivers/audio_common, or
-int16/float32 arrays from mgonzs13/audio_common), each with the stamp of its first sample, any
-channel count and any sample rate. The buffer turns them into one continuous 16 kHz mono
+Audio arrives as chunks (one ROS message each: raw PCM bytes in a GStreamer sample format, or
+int/float arrays; see :mod:`.audio_msgs`), each with the stamp of its first sample, 1 to 64
+channels and a sample rate of 1 to 384 kHz. The buffer turns them into one continuous 16 kHz mono
 stream and answers "give me the N samples that end at stamp T".
 
 Time axis. Within a *segment* (a stretch of stream received without a reset), sample ``j`` of
@@ -44,8 +44,49 @@ from .resample import StreamingResampler
 NS_PER_S = 1_000_000_000
 #: output sample rate of the buffer (the VGGish front end's rate, InputContract.sample_rate)
 SAMPLE_RATE = 16000
-#: sample formats accepted for raw bytes (case-insensitive): name -> little-endian dtype
-BYTE_FORMATS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+#: sample rates accepted, Hz (the node's ``audio_sample_rate`` range; a rate outside it is a
+#: broken message, and would cost the resampler's filter unbounded memory)
+MIN_RATE_HZ, MAX_RATE_HZ = 1000, 384000
+#: most interleaved channels accepted (the node's ``audio_channels`` range)
+MAX_CHANNELS = 64
+#: raw sample formats (GStreamer ``audio/x-raw`` names, as ros-drivers ``AudioInfo.sample_format``
+#: writes them; case-insensitive) -> bytes per sample
+BYTE_FORMATS = {"s8": 1, "u8": 1, "s16le": 2, "s24le": 3, "s24_32le": 4, "s32le": 4,
+                "f32le": 4, "f64le": 8}
+#: full scale of integer samples by numpy dtype (floats are used as they are)
+_FULL_SCALE = {np.dtype(np.int8): 2.0 ** 7, np.dtype(np.int16): 2.0 ** 15,
+               np.dtype(np.int32): 2.0 ** 31}
+
+
+def check_rate_channels(sample_rate, channels, what: str = "audio") -> None:
+    """Raise :class:`AudioFormatError` naming ``what`` unless ``sample_rate`` is an integer in
+    [:data:`MIN_RATE_HZ`, :data:`MAX_RATE_HZ`] Hz and ``channels`` an integer in
+    [1, :data:`MAX_CHANNELS`]."""
+    for name, value, lo, hi, unit in (("sample_rate", sample_rate, MIN_RATE_HZ, MAX_RATE_HZ,
+                                       " Hz"), ("channels", channels, 1, MAX_CHANNELS, "")):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) \
+                or not lo <= value <= hi:
+            raise AudioFormatError(f"{what}: {name} must be an integer in [{lo}, {hi}]{unit}, "
+                                   f"got {value!r}")
+
+
+def _bytes_to_float(buf: memoryview, fmt: str) -> np.ndarray:
+    """Raw little-endian samples in ``fmt`` (a key of :data:`BYTE_FORMATS`) -> float64 in
+    [-1, 1] (integers divided by their full scale: 2**7, 2**15, 2**23, 2**31; U8 centred at
+    128 first)."""
+    if fmt == "s24le":        # packed 3-byte samples: sign-extend through the top of an int32
+        b = np.frombuffer(buf, np.uint8).reshape(-1, 3)
+        wide = np.zeros((b.shape[0], 4), np.uint8)
+        wide[:, 1:] = b
+        return (wide.view("<i4")[:, 0] >> 8) / 2.0 ** 23
+    if fmt == "s24_32le":     # 24 significant bits in the low bytes of 4
+        return ((np.frombuffer(buf, "<i4") << 8) >> 8) / 2.0 ** 23
+    if fmt == "u8":
+        return (np.frombuffer(buf, np.uint8).astype(np.float64) - 128.0) / 128.0
+    dtype = {"s8": "i1", "s16le": "<i2", "s32le": "<i4", "f32le": "<f4", "f64le": "<f8"}[fmt]
+    data = np.frombuffer(buf, dtype)
+    scale = _FULL_SCALE.get(data.dtype.newbyteorder("="))
+    return data / scale if scale else data.astype(np.float64)
 
 
 def decode_samples(samples, channels: int = 1, fmt: str | None = None) -> np.ndarray:
@@ -53,48 +94,56 @@ def decode_samples(samples, channels: int = 1, fmt: str | None = None) -> np.nda
 
     Args:
         samples: raw bytes (``bytes``, ``bytearray``, ``memoryview``, ``array.array('B')`` or
-            a uint8 numpy array) in format ``fmt``; or an int16 array (divided by 32768) or a
-            float32/float64 array (used as is), e.g. ``array.array('h')``, a list or numpy.
-        channels: interleaved channels per frame (samples c0 c1 .. c0 c1 ..).
-        fmt: for raw bytes: ``"S16LE"`` (signed 16-bit little endian, audio_common's
-            ``sample_format``) or ``"F32LE"``; ignored otherwise.
+            a uint8 numpy array) in format ``fmt``; or an int8/int16/int32 array (divided by
+            2**7/2**15/2**31) or a float32/float64 array (used as is), e.g.
+            ``array.array('h')``, a list or numpy.
+        channels: interleaved channels per frame (samples c0 c1 .. c0 c1 ..), 1 to
+            :data:`MAX_CHANNELS`.
+        fmt: for raw bytes: a key of :data:`BYTE_FORMATS`, any case (``"S16LE"``,
+            ``"S24LE"`` ...: audio_common's ``sample_format``); ignored otherwise.
 
     Raises:
-        AudioFormatError: unknown ``fmt``, a length that is not a whole number of frames, a
-            dtype other than int16 / float, ``channels < 1``, or NaN/Inf samples.
+        AudioFormatError: unknown ``fmt``, a length that is not a whole number of frames, an
+            unsupported dtype, a channel count out of range, or NaN/Inf samples.
     """
-    if not isinstance(channels, (int, np.integer)) or channels < 1:
-        raise AudioFormatError(f"channels must be a positive integer, got {channels!r}")
+    if not isinstance(channels, (int, np.integer)) or isinstance(channels, bool) \
+            or not 1 <= channels <= MAX_CHANNELS:
+        raise AudioFormatError(f"channels must be an integer in [1, {MAX_CHANNELS}], "
+                               f"got {channels!r}")
     raw = isinstance(samples, (bytes, bytearray, memoryview)) or (
         isinstance(samples, array.array) and samples.typecode == "B") or (
         isinstance(samples, np.ndarray) and samples.dtype == np.uint8)
     if raw:
-        dtype = BYTE_FORMATS.get(str(fmt).lower())
-        if dtype is None:
+        key = str(fmt).lower()
+        width = BYTE_FORMATS.get(key)
+        if width is None:
             raise AudioFormatError(
-                f"raw audio bytes need fmt in {sorted(k.upper() for k in BYTE_FORMATS)}, "
-                f"got {fmt!r}")
+                f"raw audio bytes need a sample format in "
+                f"{sorted(k.upper() for k in BYTE_FORMATS)}, got {fmt!r}")
         buf = memoryview(samples).cast("B")
-        if buf.nbytes % (dtype.itemsize * channels):
+        if buf.nbytes % (width * channels):
             raise AudioFormatError(
-                f"{buf.nbytes} bytes of {str(fmt).upper()} audio are not a whole number of "
-                f"{channels}-channel frames of {dtype.itemsize * channels} bytes")
-        data = np.frombuffer(buf, dtype=dtype)
+                f"{buf.nbytes} bytes of {key.upper()} audio are not a whole number of "
+                f"{channels}-channel frames of {width * channels} bytes")
+        mono = _bytes_to_float(buf, key)
     else:
-        data = np.asarray(samples)
-        if data.ndim != 1:
-            data = data.reshape(-1)
+        try:
+            data = np.asarray(samples)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise AudioFormatError(f"audio samples are not a numeric array ({exc})") from None
+        data = data.reshape(-1)
         if data.size % channels:
             raise AudioFormatError(
                 f"{data.size} samples are not a whole number of {channels}-channel frames")
-    if data.dtype == np.int16:
-        mono = data.astype(np.float64) / 32768.0
-    elif np.issubdtype(data.dtype, np.floating):
-        mono = data.astype(np.float64)
-    else:
-        raise AudioFormatError(
-            f"audio samples must be int16 (full scale 32768) or float in [-1, 1], got dtype "
-            f"{data.dtype}; convert int32/int8 data to one of these first")
+        scale = _FULL_SCALE.get(data.dtype)
+        if scale is not None:
+            mono = data / scale
+        elif data.dtype in (np.float32, np.float64):
+            mono = data.astype(np.float64)
+        else:
+            raise AudioFormatError(
+                f"audio samples must be int8/int16/int32 (full scale 2**7/2**15/2**31) or "
+                f"float in [-1, 1], got dtype {data.dtype}")
     if not np.isfinite(mono).all():
         raise AudioFormatError("audio chunk contains NaN or Inf samples")
     if channels > 1:
@@ -222,13 +271,10 @@ class AudioBuffer:
             sample_rate: the chunk's announced rate in Hz; resampled to 16 kHz.
 
         Raises:
-            AudioFormatError: undecodable chunk or a sample rate that is not a positive
-                integer; the buffer is left unchanged.
+            AudioFormatError: undecodable chunk, or a sample rate or channel count outside
+                :func:`check_rate_channels`' ranges; the buffer is left unchanged.
         """
-        if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) \
-                or sample_rate <= 0:
-            raise AudioFormatError(f"sample_rate must be a positive integer in Hz, "
-                                   f"got {sample_rate!r}")
+        check_rate_channels(sample_rate, channels, "audio chunk")
         mono = decode_samples(samples, channels, fmt)
         stamp_ns, received = int(stamp_ns), mono.size
         self.stats.chunks += 1

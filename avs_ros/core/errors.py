@@ -15,3 +15,14 @@ class AudioFormatError(ValueError):
     """An audio chunk cannot be decoded: unknown sample format, a byte count that is not a
     whole number of frames, a dtype other than int16/float, a bad sample rate or channel
     count, or non-finite samples."""
+
+
+class StageError(RuntimeError):
+    """One stage of :meth:`Pipeline.process <avs_ros.core.pipeline.Pipeline.process>` failed on
+    one frame: ``stage`` names it (a :data:`~avs_ros.core.pipeline.STAGES` entry), the cause is
+    chained (``__cause__``) and quoted in the message, so a node counts it by stage and goes
+    on."""
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(f"{stage} failed: {type(cause).__name__}: {cause}")
+        self.stage = stage

@@ -16,6 +16,7 @@ from typing import Any
 from avs_models.backends import BACKENDS
 from avs_models.registry import PRESETS
 
+from .audio_buffer import BYTE_FORMATS, MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ
 from .audio_msgs import FLAVOURS
 
 
@@ -59,6 +60,13 @@ def _image_size(v) -> str | None:
     if len(v) != 2 or any(x <= 0 or x % 32 for x in v):
         return f"must be [0, 0] (the model's own size) or [height, width], positive " \
                f"multiples of 32 px, got {v}"
+    return None
+
+
+def _max_size(v) -> str | None:
+    v = list(v)
+    if len(v) != 2 or any(not 1 <= x <= 65535 for x in v):
+        return f"must be [height, width] in px, each in [1, 65535], got {v}"
     return None
 
 
@@ -107,14 +115,18 @@ PARAMETERS: tuple[Param, ...] = (
           "'auto' (whichever audio_common_msgs defines), 'audio_data_stamped' "
           "(ros-drivers) or 'audio_stamped' (mgonzs13)", _one_of(("auto", *FLAVOURS))),
     Param("audio_format", "str", "S16LE",
-          "sample format of AudioDataStamped bytes until an AudioInfo arrives",
-          _one_of(("S16LE", "F32LE"))),
+          "sample format of AudioDataStamped bytes until an AudioInfo arrives ('MP3': an mp3 "
+          "stream, audio_capture's default)",
+          _one_of((*(k.upper() for k in BYTE_FORMATS), "MP3"))),
     Param("audio_sample_rate", "int", 16000,
           "sample rate of AudioDataStamped audio until an AudioInfo arrives, Hz",
-          _range(1000, 384000)),
+          _range(MIN_RATE_HZ, MAX_RATE_HZ)),
     Param("audio_channels", "int", 1,
           "channels of AudioDataStamped audio until an AudioInfo arrives (averaged)",
-          _range(1, 64)),
+          _range(1, MAX_CHANNELS)),
+    Param("max_image_size", "int[]", [8192, 8192],
+          "largest input image decoded, [height, width] px; larger ones (raw, or JPEG/PNG by "
+          "their header) are counted as bad_image and skipped before decoding", _max_size),
     Param("input_reliability", "str", "best_effort",
           "QoS reliability of the inputs: 'best_effort' (sensor data; hears both kinds of "
           "publisher) or 'reliable'", _one_of(("best_effort", "reliable"))),

@@ -14,7 +14,8 @@ own time step; the window ends at the stamp so that no future audio is used). Th
    ``now_ns``), then is dropped as ``dropped_no_audio``. A ready frame never expires: it waits
    for inference, superseded only by a newer ready frame. A frame whose window is older than
    the buffer holds (evicted, or before the current audio segment began) can never be served
-   and is dropped as ``dropped_audio_gone``.
+   and is dropped as ``dropped_audio_gone``, except before the audio stream has started
+   (no audio yet, or a window reaching back before the first sample): ``waiting_for_audio``.
 4. The caller decides when inference is free and then calls ``take(now_ns)``, which returns
    the ready frame with its audio (counted ``paired``), or None.
 The pending list is capped at ``max_pending`` frames (oldest dropped as superseded), so memory
@@ -52,10 +53,15 @@ class PairedFrame:
 
 @dataclass
 class PairingStats:
-    """Counters since construction: ``frames`` added = paired + dropped_* + still pending."""
+    """Counters since construction: ``frames`` added = paired + waiting_for_audio +
+    dropped_* + still pending. ``waiting_for_audio``: frames that came before the audio
+    stream had started (no audio at all when their wait ran out, or a window reaching back
+    before the first audio sample), which is normal at start-up and not a loss of audio;
+    ``dropped_audio_gone``: windows evicted from the buffer or lost to a stream reset."""
 
     frames: int = 0
     paired: int = 0
+    waiting_for_audio: int = 0
     dropped_no_audio: int = 0
     dropped_audio_gone: int = 0
     dropped_superseded: int = 0
@@ -160,10 +166,14 @@ class FramePairer:
                 ready = item
                 keep.append(item)
             elif status is WindowStatus.NOT_YET:
-                if now_ns - item.arrival_ns > self.max_skew_ns:
-                    self.stats.dropped_no_audio += 1
-                else:
+                if now_ns - item.arrival_ns <= self.max_skew_ns:
                     keep.append(item)
+                elif self.buffer.end_ns is None:        # no audio has ever arrived
+                    self.stats.waiting_for_audio += 1
+                else:
+                    self.stats.dropped_no_audio += 1
+            elif status is WindowStatus.BEFORE_START and self.buffer.stats.resets == 0:
+                self.stats.waiting_for_audio += 1       # the stream's first window not full
             else:
                 self.stats.dropped_audio_gone += 1
         keep.reverse()

@@ -22,6 +22,7 @@ import numpy as np
 from avs_models.backends.base import Backend
 from avs_models.contract import InputContract
 
+from .errors import StageError
 from .postprocess import Postprocessor, SoundingObject, draw_overlay, make_palette
 from .preprocess import Preprocessor
 
@@ -87,21 +88,27 @@ class Pipeline:
         :class:`Result` at H x W.
 
         Raises:
-            AVSInputError: a frame, window or logits that do not match the contract.
+            StageError: any failure, with the stage it happened in (``stage``) and the cause
+                chained, e.g. AVSInputError for a frame, window or logits that do not match
+                the contract.
         """
         timings: dict[str, float] = {}
         clock = time.perf_counter
-        t0 = clock()
-        image = self.preprocessor.image(image_rgb)
-        t1 = clock()
-        audio = self.preprocessor.audio(audio_window)
-        t2 = clock()
-        logits = self.backend.infer(image, audio)
-        t3 = clock()
-        seg = self.postprocessor(logits, image_rgb.shape[:2], self.probability)
-        overlay = draw_overlay(image_rgb, seg.mask, self.palette, self.overlay_alpha,
-                               self.outline_px) if self.overlay else None
-        t4 = clock()
+        stage = STAGES[0]
+        try:
+            t0 = clock()
+            image = self.preprocessor.image(image_rgb)
+            t1, stage = clock(), STAGES[1]
+            audio = self.preprocessor.audio(audio_window)
+            t2, stage = clock(), STAGES[2]
+            logits = self.backend.infer(image, audio)
+            t3, stage = clock(), STAGES[3]
+            seg = self.postprocessor(logits, image_rgb.shape[:2], self.probability)
+            overlay = draw_overlay(image_rgb, seg.mask, self.palette, self.overlay_alpha,
+                                   self.outline_px) if self.overlay else None
+            t4 = clock()
+        except Exception as exc:    # noqa: BLE001 - any failure is one frame's, named by stage
+            raise StageError(stage, exc) from exc
         for name, (a, b) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3), (t3, t4))):
             timings[name] = (b - a) * 1e3
         timings["total"] = (t4 - t0) * 1e3

@@ -13,14 +13,57 @@ filter reaches have arrived, which holds back ``half_len / up`` input samples
 Filter design (anti-aliasing low-pass at the lower of the two Nyquist rates) follows
 ``resample_poly``'s documented defaults: ``firwin(2 * half_len + 1, 1 / max(up, down),
 window=("kaiser", 5.0))`` scaled by ``up``. Equal rates pass samples through untouched.
+
+Bounded cost. The filter has ``20 * max(up, down) + 1`` taps, so an odd rate would cost
+without bound (a prime rate near 384 kHz: 7.7 M taps, 115 s of filter design). Factors are
+therefore capped at :data:`MAX_FACTOR` (1000; every standard rate from 8 to 384 kHz needs at
+most 640, e.g. 11025 -> 16000 is 640/441, and is exact): a rate whose exact ratio needs more
+is resampled at the nearest ratio within the cap (``Fraction.limit_denominator``), with a
+relative rate error ``rate_error`` (-3.4e-5 for the prime 383987 Hz, -8.9e-6 for 1009 Hz,
+-5.1e-7 for 44056 Hz: at most 34 us per second, which the audio buffer's stamp checks
+absorb). Filters are designed once per (up, down) and cached.
 """
 from __future__ import annotations
 
+from fractions import Fraction
+from functools import lru_cache
 from math import gcd
 
 import numpy as np
 
 _BLOCK = 8192   # outputs computed per vectorised step (caps temporaries at ~8 MB)
+#: largest up or down factor (filter taps = 20 * factor + 1, designed in ~0.2 s)
+MAX_FACTOR = 1000
+
+
+def _factors(rate_in: int, rate_out: int) -> tuple[int, int]:
+    """(up, down) of ``rate_out / rate_in``, exact when both are <= MAX_FACTOR, else the
+    nearest fraction whose terms are."""
+    g = gcd(rate_in, rate_out)
+    up, down = rate_out // g, rate_in // g
+    limit = max(1, MAX_FACTOR * min(rate_in, rate_out) // rate_out)
+    while max(up, down) > MAX_FACTOR:
+        frac = Fraction(rate_out, rate_in).limit_denominator(limit)
+        up, down = max(frac.numerator, 1), frac.denominator
+        limit = max(1, limit * 9 // 10)
+    return up, down
+
+
+@lru_cache(maxsize=16)
+def _design(up: int, down: int) -> tuple[int, np.ndarray]:
+    """(half_len, polyphase weights [up, taps_per_phase]) of resample_poly's default filter."""
+    from scipy.signal import firwin
+
+    max_rate = max(up, down)
+    half_len = 10 * max_rate
+    taps = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * up
+    taps_per_phase = -(-taps.size // up)            # ceil
+    padded = np.zeros(taps_per_phase * up)
+    padded[:taps.size] = taps
+    # weights[phase, t] multiplies input sample (i_hi - t) for outputs of that phase
+    weights = padded.reshape(taps_per_phase, up).T.copy()
+    weights.setflags(write=False)
+    return half_len, weights
 
 
 class StreamingResampler:
@@ -37,23 +80,16 @@ class StreamingResampler:
         for name, rate in (("rate_in", rate_in), ("rate_out", rate_out)):
             if not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0:
                 raise ValueError(f"{name} must be a positive integer in Hz, got {rate!r}")
-        g = gcd(int(rate_in), int(rate_out))
         self.rate_in, self.rate_out = int(rate_in), int(rate_out)
-        self.up, self.down = self.rate_out // g, self.rate_in // g
+        self.up, self.down = _factors(self.rate_in, self.rate_out)
+        #: relative error of the output rate (0 unless the ratio was approximated)
+        self.rate_error = self.rate_in * self.up / (self.down * self.rate_out) - 1.0
         self.inputs_seen = 0    # input samples consumed so far
         self.outputs_done = 0   # output samples emitted so far
         if self.up == self.down == 1:
             return
-        from scipy.signal import firwin
-
-        max_rate = max(self.up, self.down)
-        self.half_len = 10 * max_rate
-        taps = firwin(2 * self.half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
-        self.taps_per_phase = -(-taps.size // self.up)            # ceil
-        padded = np.zeros(self.taps_per_phase * self.up)
-        padded[:taps.size] = taps
-        # weights[phase, t] multiplies input sample (i_hi - t) for outputs of that phase
-        self._weights = padded.reshape(self.taps_per_phase, self.up).T.copy()
+        self.half_len, self._weights = _design(self.up, self.down)
+        self.taps_per_phase = self._weights.shape[1]
         self._offsets = np.arange(self.taps_per_phase)
         # history[k] holds input sample (history_start + k); negative indices are zeros
         self._history = np.zeros(self.taps_per_phase)

@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from avs_models.errors import AVSInputError, BackendUnavailable, CheckpointError, PresetError
 
     from ..bag.reader import BagError, BagReader
+    from ..core.errors import StageError
     from .evaluation import GroundTruthError
     from .session import ReplayOptions, replay
 
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         data = replay(args.bag, args.out, model, opts,
                       progress=not (args.json or args.no_progress))
-    except (BagError, GroundTruthError, AVSInputError) as exc:
+    except (BagError, GroundTruthError, AVSInputError, StageError) as exc:
         print(f"avs replay: {exc}", file=sys.stderr)
         if Path(args.out, "metrics.json").is_file():
             print(f"avs replay: partial results in {args.out}", file=sys.stderr)

@@ -129,7 +129,7 @@ class ReplayEngine:
         Raises:
             BagError: a damaged bag (after everything before the damage was delivered), or a
                 ground-truth topic that is not mono8.
-            AVSInputError: from the pipeline (a frame that does not fit the model).
+            StageError: from the pipeline (e.g. a frame that does not fit the model).
         """
         for conn, log_ns, raw in self.reader.raw_messages():
             sink.message(conn, log_ns, raw)
@@ -148,7 +148,10 @@ class ReplayEngine:
 
     # ---- one message ------------------------------------------------------------------------
     def _handle(self, event, log_ns: int, sink: Sink) -> None:
-        if isinstance(event, AudioEvent):
+        if isinstance(event, list):          # an mp3 message with several runs of frames
+            for one in event:
+                self._handle(one, log_ns, sink)
+        elif isinstance(event, AudioEvent):
             try:
                 self.pairer.push_audio(event.stamp_ns, event.samples, event.sample_rate,
                                        event.channels, event.fmt)
@@ -216,6 +219,7 @@ class ReplayEngine:
         self._advance_realtime(_END_OF_TIME)   # the node finishes what is ready
         s = self.pairer.stats
         self.stats.realtime = {"frames": s.frames, "processed": s.paired,
+                               "waiting_for_audio": s.waiting_for_audio,
                                "dropped_superseded": s.dropped_superseded,
                                "dropped_no_audio": s.dropped_no_audio,
                                "dropped_audio_gone": s.dropped_audio_gone,

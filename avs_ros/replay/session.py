@@ -127,7 +127,7 @@ def replay(bag: str | Path, out: str | Path, model: LoadedModel,
         BagError: the bag cannot be read as asked (nothing written but the folder), or is
             damaged part-way (partial results written, status "error").
         GroundTruthError: a mask of another size than its image (partial results written).
-        AVSInputError: a frame the model cannot take.
+        StageError: a frame the model cannot take (the pipeline's stage and cause named).
     """
     t0 = time.perf_counter()
     out = Path(out)

@@ -2,9 +2,11 @@
 
     python avs_node_driver.py SCENARIO NAMESPACE
 
-SCENARIO is ``stream`` (ros-drivers audio: every image encoding, then bad input) or
-``lifecycle`` (mgonzs13 audio; configure/activate/deactivate through the lifecycle services
-and a rejected parameter). NAMESPACE is the node's namespace; its inputs are
+SCENARIO is ``stream`` (ros-drivers audio: every image encoding, then bad input),
+``formats`` (ros-drivers audio: the image encodings and audio sample formats real drivers
+publish, mp3 as audio_capture sends it, and an AudioInfo that must survive reconfigure) or
+``lifecycle`` (mgonzs13 audio in every PortAudio format; configure/activate/deactivate
+through the lifecycle services and a rejected parameter). NAMESPACE is the node's namespace; its inputs are
 ``NAMESPACE/camera/image_raw``, ``NAMESPACE/camera/image_raw/compressed``,
 ``NAMESPACE/audio``, ``NAMESPACE/audio_info``. Prints one JSON object (the observations) on
 its last line; exits 0 when the scenario ran to the end, 3 when a wait timed out (the
@@ -137,9 +139,14 @@ class Driver:
         self.publisher(Image, "camera/image_raw").publish(msg)
         return stamp
 
-    def compressed(self, t_s: float) -> int:
+    def compressed(self, t_s: float, claim: tuple[int, int] | None = None) -> int:
+        """A 56x40 JPEG; ``claim`` (width, height) rewrites the size its header announces."""
         rgb = np.random.default_rng(7).integers(0, 256, (40, 56, 3), dtype=np.uint8)
-        msg = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", rgb)[1].tobytes())
+        data = bytearray(cv2.imencode(".jpg", rgb)[1].tobytes())
+        if claim is not None:
+            sof = data.find(b"\xff\xc0")
+            data[sof + 5:sof + 9] = claim[1].to_bytes(2, "big") + claim[0].to_bytes(2, "big")
+        msg = CompressedImage(format="jpeg", data=bytes(data))
         stamp = self.header(t_s, msg)
         self.publisher(CompressedImage, "camera/image_raw/compressed").publish(msg)
         return stamp
@@ -196,6 +203,8 @@ def stream(d: Driver) -> None:
         d.wait_mask(images[enc])
     images["jpeg"] = d.compressed(2.1)
     d.wait_mask(images["jpeg"])
+    images["before_audio"] = d.image(0.5)     # its window starts before the first sample
+    d.compressed(2.15, claim=(65000, 65000))  # once crashed cv2.imdecode; now skipped
     d.out["images"] = images
     d.out["t0"] = d.t0
     # ---- bad input; the node must go on -------------------------------------------------
@@ -214,11 +223,172 @@ def stream(d: Driver) -> None:
     send(3.8, 4.5)                                     # a 0.3 s gap
     images["future"] = d.image(500.0)                  # its audio never comes
     send(20.0, 23.0, rate=48000)                       # 48 kHz data announced as 16 kHz
+    # an AudioInfo whose rate once cost a 149 GiB allocation; its data must be refused
+    info.publish(AudioInfo(channels=1, sample_rate=1000000007, sample_format="S16LE",
+                           bitrate=256000, coding_format="wave"))
+    d.spin_for(0.3)
+    send(30.0, 30.3)
+    d.spin_for(0.3)
+    info.publish(AudioInfo(channels=1, sample_rate=16000, sample_format="S16LE",
+                           bitrate=256000, coding_format="wave"))
+    d.spin_for(0.3)
     send(40.0, 42.0)
     images["after"] = d.image(41.5)
     d.wait_mask(images["after"])
     d.out["final_diagnostics"] = d.wait_diagnostics(
         lambda v: int(v["dropped_no_audio"]) >= 1 and int(v["audio_rate_mismatches"]) >= 1)
+
+
+# ---- what real drivers publish (ros-drivers flavour) -------------------------------------
+def _driver_image(encoding: str, rgb: np.ndarray) -> tuple[bytes, int]:
+    """``rgb`` uint8 [H, W, 3] as a driver lays it out in ``encoding`` -> (data, step)."""
+    h, w = rgb.shape[:2]
+    if encoding in ("yuv422", "uyvy"):
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_UYVY).tobytes(), 2 * w
+    if encoding in ("yuv422_yuy2", "yuyv"):
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_YUY2).tobytes(), 2 * w
+    if encoding in ("nv12", "nv21"):
+        i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+        u, v = i420[h:h + h // 4].reshape(-1), i420[h + h // 4:].reshape(-1)
+        uv = np.stack([u, v] if encoding == "nv12" else [v, u], 1).reshape(h // 2, w)
+        return np.concatenate([i420[:h], uv]).tobytes(), w
+    if encoding.startswith("bayer_"):
+        mosaic = np.empty((h, w), np.uint8)
+        for k, letter in enumerate(encoding[6:10]):
+            dy, dx = divmod(k, 2)
+            mosaic[dy::2, dx::2] = rgb[dy::2, dx::2, "rgb".index(letter)]
+        return mosaic.tobytes(), w
+    if encoding == "8UC3":
+        return rgb[:, :, ::-1].tobytes(), 3 * w
+    if encoding == "mono16":
+        return (rgb[:, :, 1].astype("<u2") * 257).tobytes(), 2 * w
+    raise ValueError(encoding)
+
+
+DRIVER_ENCODINGS = ("yuv422_yuy2", "yuyv", "yuv422", "uyvy", "nv12", "nv21", "bayer_rggb8",
+                    "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8", "8UC3", "mono16")
+
+
+def _pcm_bytes(samples: np.ndarray, fmt: str) -> bytes:
+    """float samples in [-1, 1] -> raw little-endian ``fmt`` bytes (GStreamer names)."""
+    if fmt == "S24LE":
+        x = np.round(samples * (2 ** 23 - 1)).astype(np.int64)
+        return np.stack([x & 255, (x >> 8) & 255, (x >> 16) & 255], 1).astype(np.uint8).tobytes()
+    if fmt == "U8":
+        return (np.round(samples * 127) + 128).astype(np.uint8).tobytes()
+    dtype, scale = {"S8": ("i1", 127), "S16LE": ("<i2", 32767), "S24_32LE": ("<i4", 2 ** 23 - 1),
+                    "S32LE": ("<i4", 2 ** 31 - 1), "F32LE": ("<f4", 1),
+                    "F64LE": ("<f8", 1)}[fmt]
+    return (np.round(samples * scale) if scale > 1 else samples).astype(dtype).tobytes()
+
+
+def _lame_frames(d: Driver, t0: float, seconds: float, rate: int = 16000) -> list[bytes]:
+    """A tone encoded by LAME (libmp3lame through PyAV) at audio_capture's 192 kbit/s: one
+    MPEG frame per packet, as lamemp3enc hands them to audio_capture's appsink."""
+    import av
+
+    enc = av.CodecContext.create("libmp3lame", "w")
+    enc.sample_rate, enc.layout, enc.format, enc.bit_rate = rate, "mono", "s16p", 192000
+    pcm = np.round(d.tone(t0, t0 + seconds, rate) * 32767).astype(np.int16)
+    packets = []
+    for start in range(0, pcm.size, 1152):
+        frame = av.AudioFrame.from_ndarray(pcm[None, start:start + 1152], format="s16p",
+                                           layout="mono")
+        frame.sample_rate = rate
+        packets += [bytes(p) for p in enc.encode(frame)]
+    return packets + [bytes(p) for p in enc.encode(None)]
+
+
+def formats(d: Driver) -> None:
+    from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
+
+    audio = d.publisher(AudioDataStamped, "audio")
+    info = d.publisher(AudioInfo, "audio_info")
+    d.publisher(Image, "camera/image_raw")
+    d.wait_matched()
+
+    def announce(fmt: str, rate: int, channels: int = 1, coding: str = "wave") -> None:
+        info.publish(AudioInfo(channels=channels, sample_rate=rate, sample_format=fmt,
+                               bitrate=192 if coding == "mp3" else rate * channels * 16,
+                               coding_format=coding))
+        d.spin_for(0.3)      # the AudioInfo is on its own topic: let it land first
+
+    def send(t0: float, t1: float, fmt: str, rate: int, channels: int = 1, step: float = 0.1):
+        t = t0
+        while t < t1 - 1e-9:
+            msg = AudioDataStamped()
+            d.header(t, msg)
+            msg.audio.data = _pcm_bytes(d.tone(t, t + step, rate, channels), fmt)
+            audio.publish(msg)
+            t += step
+            time.sleep(0.002)
+
+    def mismatches() -> int:
+        return int(d.wait_diagnostics(lambda v: True)["values"]["audio_rate_mismatches"])
+
+    rgb = np.random.default_rng(11).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    announce("S16LE", 16000)
+    send(0.0, 3.0, "S16LE", 16000)
+    images = {}
+    for i, encoding in enumerate(DRIVER_ENCODINGS):
+        data, step = _driver_image(encoding, rgb)
+        images[encoding] = d.image(1.5 + 0.1 * i, encoding, data=data, step=step)
+        d.wait_mask(images[encoding])
+    audio_checks = {}
+    # every raw sample format, each 2.6 s (the buffer checks the stamp-measured rate after
+    # 2 s: a wrong sample width shows as a rate mismatch), in a segment of its own
+    for k, (fmt, rate, channels) in enumerate([
+            ("S8", 16000, 1), ("U8", 16000, 1), ("S24LE", 48000, 1), ("S24_32LE", 48000, 2),
+            ("S32LE", 44100, 1), ("F32LE", 16000, 2), ("F64LE", 16000, 1)]):
+        t0 = 10.0 + 10.0 * k
+        announce(fmt, rate, channels)
+        before = mismatches()
+        send(t0, t0 + 2.6, fmt, rate, channels)
+        images[fmt] = d.image(t0 + 2.5)
+        d.wait_mask(images[fmt])
+        audio_checks[fmt] = mismatches() - before
+    # mp3 as audio_capture publishes it by default: one LAME frame per message, stamped with
+    # the frame's first sample
+    t0 = 100.0
+    announce("S16LE", 16000, coding="mp3")
+    before = mismatches()
+    for k, frame in enumerate(_lame_frames(d, t0, 3.0)):
+        msg = AudioDataStamped(audio=AudioData(data=frame))
+        d.header(t0 + k * 576 / 16000, msg)          # MPEG-2 layer III: 576 samples a frame
+        audio.publish(msg)
+        time.sleep(0.002)
+    images["mp3"] = d.image(t0 + 2.5)
+    d.wait_mask(images["mp3"])
+    audio_checks["mp3"] = mismatches() - before
+    d.out["mp3_values"] = d.wait_diagnostics(lambda v: True)["values"]
+    # the last AudioInfo (48 kHz stereo) survives cleanup -> configure: data that follows
+    # reconfigure without a new AudioInfo is read at 48 kHz, not at the 16 kHz default
+    announce("S16LE", 48000, 2)
+    send(120.0, 121.0, "S16LE", 48000, 2)
+    lifecycle_call = _lifecycle_client(d)
+    d.out["reconfigured"] = [lifecycle_call(t) for t in (
+        Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_CLEANUP,
+        Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE)]
+    d.wait_matched()
+    d.spin_for(1.0)          # let discovery settle on the new subscriptions
+    send(130.0, 132.6, "S16LE", 48000, 2)
+    images["reconfigured"] = d.image(132.5)
+    d.wait_mask(images["reconfigured"])
+    d.out["after_reconfigure"] = d.wait_diagnostics(lambda v: True)["values"]
+    d.out["images"] = images
+    d.out["audio_rate_mismatches"] = audio_checks
+
+
+def _lifecycle_client(d: Driver):
+    """A function that triggers a lifecycle transition of the node (id) and returns success."""
+    change = d.node.create_client(ChangeState, f"{d.node_path}/change_state")
+
+    def transition(tid: int) -> bool:
+        d.wait(f"service {change.srv_name}", change.service_is_ready, 90.0)
+        future = change.call_async(ChangeState.Request(transition=Transition(id=tid)))
+        d.wait(f"reply of {change.srv_name}", future.done, 120.0)
+        return future.result().success
+    return transition
 
 
 # ---- mgonzs13 flavour through the lifecycle services ------------------------------------
@@ -258,10 +428,19 @@ def lifecycle(d: Driver) -> None:
             d.header(t, msg)
             msg.audio.info.format, msg.audio.info.channels = fmt, channels
             msg.audio.info.rate, msg.audio.info.chunk = rate, round(step * rate)
-            if fmt == 8:
-                msg.audio.audio_data.int16_data = (samples * 32767).astype(np.int16).tolist()
-            else:
-                msg.audio.audio_data.float32_data = samples.astype(np.float32).tolist()
+            data = msg.audio.audio_data
+            if fmt == 8:            # paInt16
+                data.int16_data = (samples * 32767).astype(np.int16).tolist()
+            elif fmt == 2:          # paInt32
+                data.int32_data = (samples * (2 ** 31 - 1)).astype(np.int32).tolist()
+            elif fmt == 4:          # paInt24: 24-bit values in int32_data
+                data.int32_data = (samples * (2 ** 23 - 1)).astype(np.int32).tolist()
+            elif fmt == 16:         # paInt8
+                data.int8_data = (samples * 127).astype(np.int8).tolist()
+            elif fmt == 32:         # paUInt8: offset binary
+                data.uint8_data = (samples * 127 + 128).astype(np.uint8).tolist()
+            else:                   # paFloat32
+                data.float32_data = samples.astype(np.float32).tolist()
             audio.publish(msg)
             t += step
             time.sleep(0.002)
@@ -282,7 +461,14 @@ def lifecycle(d: Driver) -> None:
     send(30.0, 32.0, 16000, 1, 8)
     third = d.image(31.5)
     d.wait_mask(third)
-    d.out["images"] = {"first": first, "second": second, "ignored": ignored, "third": third}
+    images = {"first": first, "second": second, "ignored": ignored, "third": third}
+    for k, (name, fmt) in enumerate([("paInt32", 2), ("paInt24", 4), ("paInt8", 16),
+                                     ("paUInt8", 32)]):
+        t0 = 40.0 + 10.0 * k
+        send(t0, t0 + 2.0, 48000, 2, fmt)
+        images[name] = d.image(t0 + 1.5)
+        d.wait_mask(images[name])
+    d.out["images"] = images
     d.out["states"] = states
 
 
@@ -292,7 +478,7 @@ def main(argv: list[str]) -> int:
     driver = Driver(namespace)
     code = 0
     try:
-        {"stream": stream, "lifecycle": lifecycle}[scenario](driver)
+        {"stream": stream, "formats": formats, "lifecycle": lifecycle}[scenario](driver)
     except Timeout as exc:
         print(str(exc), file=sys.stderr)
         code = 3

@@ -85,20 +85,46 @@ def test_stream_every_encoding_and_bad_input(ros_build, tmp_path):
     found.append(_check_frame(out, images["jpeg"], (56, 40)))
     assert sum(found) > 0, "no frame had objects: the object and marker checks were vacuous"
     assert str(images["future"]) not in out["masks"]
+    assert str(images["before_audio"]) not in out["masks"]
     status = out["final_diagnostics"]
     values = {k: float(v) for k, v in status["values"].items()}
-    assert values["bad_image"] == 3 and values["bad_audio"] >= 1
+    # 3 bad raw images and the JPEG whose header claims 65000x65000 (skipped before decoding)
+    assert values["bad_image"] == 4 and values["bad_audio"] >= 2
+    assert values["bad_audio_info"] == 1          # sample_rate 1000000007
     assert values["audio_gaps"] >= 1 and values["audio_rate_mismatches"] >= 1
     assert values["image_stamp_backwards"] >= 1 and values["dropped_no_audio"] >= 1
+    # the frame stamped before the first 0.975 s of audio waited for audio; none was lost
+    assert values["waiting_for_audio"] == 1 and values["dropped_audio_gone"] == 0
     assert values["dropped_frames"] >= values["dropped_no_audio"]
-    assert values["frames_processed"] == 8 and values["frames_received"] == 12
+    assert values["frames_processed"] == 8 and values["frames_received"] == 14
     assert values["inference_p50_ms"] > 0 and values["latency_p95_ms"] >= values["latency_p50_ms"]
     assert any(d["level"] == 1 and "bad_image" in d["message"] for d in out["diagnostics"])
     assert alive, "avs_node died on bad input"
     assert "model loaded from" in logs and "lightavseg_t_synth_ms3.pt" in logs  # shipped model
     for text in ("unsupported image encoding", "step is shorter", "truncated",
-                 "not a whole number", "audio_gaps", "audio_rate_mismatches"):
+                 "not a whole number", "audio_gaps", "audio_rate_mismatches",
+                 "65000x65000 px exceeds", "bad_audio_info", "1000000007",
+                 "last AudioInfo was refused"):
         assert text in logs, text
+
+
+def test_driver_image_encodings_audio_formats_mp3_and_reconfigure(ros_build, tmp_path):
+    """What real drivers publish, over DDS: usb_cam/v4l2 YUV 4:2:2, Jetson NV12/21, industrial
+    Bayer, 8UC3, mono16; audio_capture's sample formats and its default mp3; and the last
+    AudioInfo kept across cleanup -> configure."""
+    out, alive, logs = _run(ros_build, tmp_path, "formats", "ros_drivers",
+                            autostart=True, input_reliability="reliable")
+    images = out["images"]
+    for name, stamp in images.items():
+        _check_frame(out, stamp, (64, 48))
+    # a wrong sample width would make the stamp-measured rate differ from the announced one
+    assert out["audio_rate_mismatches"] == {k: 0 for k in (
+        "S8", "U8", "S24LE", "S24_32LE", "S32LE", "F32LE", "F64LE", "mp3")}
+    assert out["mp3_values"]["bad_audio"] == "0" and out["mp3_values"]["bad_image"] == "0"
+    assert out["reconfigured"] == [True] * 4
+    after = out["after_reconfigure"]           # counters restart at activate
+    assert after["audio_rate_mismatches"] == "0" and after["bad_audio"] == "0"
+    assert alive and "audio format from AudioInfo" in logs
 
 
 def test_lifecycle_services_and_mgonzs13_audio(ros_build, tmp_path):
@@ -108,7 +134,8 @@ def test_lifecycle_services_and_mgonzs13_audio(ros_build, tmp_path):
     assert out["configure"] and out["activate"] and out["deactivate"] and out["activate_again"]
     assert out["states"] == ["unconfigured", "active", "inactive"]
     images = out["images"]
-    for name in ("first", "second", "third"):     # 48 kHz stereo int16, 44.1 kHz float32
+    for name in ("first", "second", "third",     # 48 kHz stereo int16, 44.1 kHz float32
+                 "paInt32", "paInt24", "paInt8", "paUInt8"):
         _check_frame(out, images[name], (64, 48))
     assert str(images["ignored"]) not in out["masks"]
     assert alive
