@@ -178,6 +178,18 @@ def test_torch_cuda_agrees(dtype, tol, graphs, inputs, reference):
 
 
 @pytest.mark.cuda
+@no_cuda
+def test_torch_cuda_compile_reduce_overhead_agrees(inputs, reference):
+    # what `avs bench --modes fp16+graphs+compile` times: inductor + its own CUDA graphs
+    backend = create_backend("torch", model=_model(), device="cuda", dtype="fp16",
+                             compile=True, cuda_graphs=True)
+    outs = [backend.infer(*inputs) for _ in range(3)]   # compile, record, replay
+    scale = max(1.0, float(np.abs(reference).max()))
+    for out in outs:
+        assert float(np.abs(out - reference).max()) <= 0.05 * scale
+
+
+@pytest.mark.cuda
 @pytest.mark.skipif("CUDAExecutionProvider" not in ort_providers(),
                     reason="needs onnxruntime-gpu with a CUDA device")
 @pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
