@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import resource
 import subprocess
@@ -44,6 +45,8 @@ import torch
 from avs_models.backends import BACKEND_NAMES, Backend, create_backend
 from avs_models.errors import BackendUnavailable
 from avs_models.registry import PRESETS
+
+log = logging.getLogger("avs.bench")
 
 #: the public baseline every matrix includes
 BASELINE = "avsegformer_r50"
@@ -226,6 +229,12 @@ def run(args: argparse.Namespace) -> int:
                 if not args.modes:
                     return 3
                 result, code = {"mode": mode_name(options), "error": str(exc)}, 3
+            except Exception as exc:          # one mode failing must not lose the others
+                if not args.modes:
+                    raise
+                log.exception("avs bench: mode %s failed", mode_name(options))
+                result, code = {"mode": mode_name(options),
+                                "error": f"{type(exc).__name__}: {exc}"[:500]}, 1
             _print_result(args, result)
     return code
 
