@@ -52,6 +52,7 @@ COMPILE_MODE = "fp16+graphs+compile"
 COMPILE_ORDER = ("avesformer_r18", "lightavseg_t", "lightavseg_l", "avesformer_r50",
                  "avsegformer_r50", "lightavseg_s", "lightavseg_b")
 TEST_FILES = ("test/test_backends.py", "test/test_logmel.py", "test/test_ms_deform_attn.py")
+STEPS = ("tests", "bench", "profiles", "replay", "train", "compile")
 TRAIN_CONFIGS = {"avesformer_r18": "configs/avesformer_r18_ms3.yaml",
                  "lightavseg_l": "configs/lightavseg_l_ms3.yaml"}
 
@@ -165,10 +166,11 @@ def machine() -> dict:
 
 # --- step 1 -------------------------------------------------------------------------------
 
-def run_tests(out: Path, budget: Budget) -> dict:
+def run_tests(out: Path, cfg: argparse.Namespace, budget: Budget) -> dict:
     xml = out / "pytest.xml"
     r = sh([sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-rA", "-p",
-            "no:cacheprovider", f"--junitxml={xml}", *TEST_FILES],
+            "no:cacheprovider", f"--junitxml={xml}", *TEST_FILES]
+           + (["-k", cfg.tests_k] if cfg.tests_k else []),
            timeout=min(200, budget.left()), log=out / "pytest.log")
     tests = []
     if xml.exists():
@@ -234,7 +236,7 @@ def bench_cell(preset: str, modes: list[str], cfg: argparse.Namespace, timeout: 
 def run_compile(out: Path, cfg: argparse.Namespace, budget: Budget) -> list[dict]:
     """Compile cells, target presets first, while the budget lasts."""
     cells = []
-    for preset in [p for p in COMPILE_ORDER if p in cfg.presets]:
+    for preset in [p for p in COMPILE_ORDER if p in cfg.compile_presets]:
         left = budget.left() - cfg.reserve
         if cfg.dry_run or left < cfg.min_compile_s:
             why = ("dry run: torch.compile takes minutes on a CPU" if cfg.dry_run else
@@ -341,6 +343,8 @@ def run_train(out: Path, cfg: argparse.Namespace, budget: Budget) -> list[dict]:
 
     runs = []
     for preset, config in TRAIN_CONFIGS.items():
+        if preset not in cfg.train_presets:
+            continue
         if budget.left() - cfg.reserve < 40:
             runs.append({"preset": preset, "skipped": "time budget"})
             continue
@@ -374,6 +378,52 @@ def run_train(out: Path, cfg: argparse.Namespace, budget: Budget) -> list[dict]:
 
 
 # --- step 5 -------------------------------------------------------------------------------
+
+def merge(previous: dict, report: dict) -> dict:
+    """``report`` (a partial rerun, ``--steps``) merged into ``previous``: a bench cell,
+    profile, replay or train entry of the rerun replaces the previous one of the same preset
+    and mode (model for replay), skipped entries of the rerun do not; the tests are the
+    rerun's when it ran them. Each cell keeps the run it came from (``run``: 1-based index
+    into ``runs``)."""
+    runs = previous.get("runs") or [{k: previous.get(k) for k in ("created", "seconds",
+                                                                   "settings", "machine")}]
+    runs.append({k: report.get(k) for k in ("created", "seconds", "settings", "machine")})
+    n = len(runs)
+
+    def keyed(old: list, new: list, key) -> list:
+        fresh = [dict(e, run=n) for e in new if not e.get("skipped")]
+        done = {key(e) for e in fresh}
+        return [e for e in old if key(e) not in done] + fresh
+
+    out = dict(previous)
+    out["runs"] = runs
+    for k in ("created", "machine", "seconds"):
+        out[k] = report.get(k)
+    if "tests" in report["settings"]["steps"]:
+        pt, nt = previous.get("tests", {}), report["tests"]
+        out["tests"] = {**nt, "summary": f"run {n}: {nt.get('summary')}; earlier: "
+                                         f"{pt.get('summary')}",
+                        "tests": keyed(pt.get("tests", []), nt.get("tests", []),
+                                       lambda t: t.get("test"))}
+    pb, nb = previous.get("bench", {}), report.get("bench", {})
+    cell_key = lambda c: (c.get("preset"), c.get("mode"))      # noqa: E731
+    old_cells = [dict(c, run=c.get("run", 1)) for c in pb.get("cells", [])]
+    out["bench"] = {**pb, "cells": keyed(old_cells, nb.get("cells", []), cell_key),
+                    "profiles": keyed(pb.get("profiles", []), nb.get("profiles", []),
+                                      cell_key)}
+    out["replay"] = keyed(previous.get("replay", []), report.get("replay", []),
+                          lambda r: r.get("model"))
+    out["train"] = keyed(previous.get("train", []), report.get("train", []),
+                         lambda r: r.get("preset"))
+    cells = out["bench"]["cells"]
+    gflops = {c["preset"]: c["gflops"] for c in cells if c.get("gflops") is not None}
+    add_derived(cells, gflops, pb.get("peak_gflops") or 270.0)
+    out["bench"]["targets"] = check_gpu_targets(cells)
+    out["bench"]["best"] = {p: {"mode": c.get("mode"), "median_ms": c["median_ms"],
+                                "run": c.get("run")}
+                            for p, c in best_cells(cells, report["device"]).items()}
+    return out
+
 
 def readme_tables(report: dict) -> str:
     bench = report["bench"]
@@ -425,7 +475,20 @@ def main(argv: list[str] | None = None) -> int:
                     help="time budget (default 470 s; dry run 1500 s: a slow CI machine must "
                          "still run every step)")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per cell (default 200)")
+    g = ap.add_argument_group("a partial rerun (e.g. after a fix), merged into an earlier JSON")
+    g.add_argument("--steps", default=",".join(STEPS),
+                   help=f"comma-separated subset of {','.join(STEPS)}")
+    g.add_argument("--presets", nargs="+", choices=PRESETS, help="bench presets")
+    g.add_argument("--modes", nargs="+", help="bench torch modes (default: all CUDA modes)")
+    g.add_argument("--compile-presets", nargs="+", choices=PRESETS,
+                   help="presets to compile, in this order (default: targets first, all)")
+    g.add_argument("--train-presets", nargs="+", choices=list(TRAIN_CONFIGS))
+    g.add_argument("--tests-k", help="pytest -k expression for the CUDA tests")
+    g.add_argument("--merge", help="earlier gpu-*.json: replace its entries with this run's")
     args = ap.parse_args(argv)
+    steps = args.steps.split(",")
+    if set(steps) - set(STEPS):
+        ap.error(f"--steps: unknown {sorted(set(steps) - set(STEPS))}; known {STEPS}")
     dry = args.dry_run
     cfg = argparse.Namespace(
         # dry run: one preset of each model family (+ the baseline): the same code paths,
@@ -440,7 +503,14 @@ def main(argv: list[str] | None = None) -> int:
         synth_clips=10 if dry else 120, train_steps=7 if dry else 50,
         workers=0 if dry else 8, synth_workers=2 if dry else 12,
         # 1 thread in the dry run: two spinning threads crawl on a busy 2-core machine
-        threads=1 if dry else 2, step_timeout=300 if dry else 120)
+        threads=1 if dry else 2, step_timeout=300 if dry else 120, steps=steps,
+        tests_k=args.tests_k, train_presets=args.train_presets or list(TRAIN_CONFIGS))
+    if args.presets:
+        cfg.presets = list(args.presets)
+    if args.modes:
+        cfg.modes = list(args.modes)
+    cfg.compile_presets = args.compile_presets or [p for p in COMPILE_ORDER
+                                                   if p in cfg.presets]
     budget = Budget(args.budget_s or (1500 if dry else 470))
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -457,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu_check: torch sees no CUDA device; use --dry-run on a CPU", file=sys.stderr)
         return 2
     # CPU-only data preparation overlaps the tests (not the timed steps)
-    bag_proc, synth_proc = make_bag(out, cfg), make_synth(out, cfg)
+    bag_proc = make_bag(out, cfg) if "replay" in steps else None
+    synth_proc = make_synth(out, cfg) if "train" in steps else None
 
     name = f"gpu-{date}{'-dry-run' if dry else ''}.json"
 
@@ -479,11 +550,14 @@ def main(argv: list[str] | None = None) -> int:
         save()
         return report[key]
 
-    print("== 1. CUDA-marked tests", flush=True)
-    step("tests", lambda: run_tests(out, budget),
-         lambda e: {"returncode": -1, "summary": e, "tests": []})
+    if "tests" in steps:
+        print("== 1. CUDA-marked tests", flush=True)
+        step("tests", lambda: run_tests(out, cfg, budget),
+             lambda e: {"returncode": -1, "summary": e, "tests": []})
 
-    def wait(proc: subprocess.Popen, what: str) -> int | None:
+    def wait(proc: subprocess.Popen | None, what: str) -> int | None:
+        if proc is None:
+            return None
         try:
             return proc.wait(timeout=max(budget.left() - cfg.reserve, 1))
         except subprocess.TimeoutExpired:
@@ -495,26 +569,37 @@ def main(argv: list[str] | None = None) -> int:
     report["data"] = {"bag_returncode": bag_rc, "synth_returncode": synth_rc,
                       "ready_after_s": round(budget.used(), 1)}
 
-    print("== 2. avs bench --matrix", flush=True)
-    matrix = step("bench", lambda: run_matrix(out, cfg, budget),
-                  lambda e: {"cells": [], "error": e})
+    matrix: dict = {"cells": []}
+    if "bench" in steps:
+        print("== 2. avs bench --matrix", flush=True)
+        matrix = step("bench", lambda: run_matrix(out, cfg, budget),
+                      lambda e: {"cells": [], "error": e})
     cells = list(matrix.get("cells", []))
     matrix["modes"] = cfg.modes
-    step("profiles", lambda: run_profiles(cells, out, cfg, budget), lambda e: [{"error": e}])
+    report["profiles"] = []
+    if "profiles" in steps:
+        step("profiles", lambda: run_profiles(cells, out, cfg, budget),
+             lambda e: [{"error": e}])
 
-    print("== 3. avs replay --device " + cfg.device, flush=True)
-    step("replay", lambda: run_replay(out, cfg, budget) if bag_rc == 0 else
-         [{"model": "-", "skipped": f"bag not written (rc {bag_rc}), see bag.log"}],
-         lambda e: [{"model": "-", "error": e}])
+    report["replay"] = []
+    if "replay" in steps:
+        print("== 3. avs replay --device " + cfg.device, flush=True)
+        step("replay", lambda: run_replay(out, cfg, budget) if bag_rc == 0 else
+             [{"model": "-", "skipped": f"bag not written (rc {bag_rc}), see bag.log"}],
+             lambda e: [{"model": "-", "error": e}])
 
-    print("== 4. avs train (AMP)", flush=True)
-    step("train", lambda: run_train(out, cfg, budget) if synth_rc == 0 else
-         [{"preset": p, "skipped": f"SynthAVS not written (rc {synth_rc}), see synth.log"}
-          for p in TRAIN_CONFIGS], lambda e: [{"preset": "-", "error": e}])
+    report["train"] = []
+    if "train" in steps:
+        print("== 4. avs train (AMP)", flush=True)
+        step("train", lambda: run_train(out, cfg, budget) if synth_rc == 0 else
+             [{"preset": p, "skipped": f"SynthAVS not written (rc {synth_rc}), see synth.log"}
+              for p in cfg.train_presets], lambda e: [{"preset": "-", "error": e}])
 
-    print("== 2b. torch.compile cells (what the budget leaves)", flush=True)
-    compiled = step("compile", lambda: run_compile(out, cfg, budget),
-                    lambda e: [])
+    report["compile"] = []
+    if "compile" in steps:
+        print("== 2b. torch.compile cells (what the budget leaves)", flush=True)
+        step("compile", lambda: run_compile(out, cfg, budget), lambda e: [])
+    compiled = report["compile"]
     gflops = {c["preset"]: c.get("gflops") for c in cells if c.get("gflops") is not None}
     cells += compiled
     add_derived(cells, gflops, matrix.get("peak_gflops") or 270.0)
@@ -529,12 +614,15 @@ def main(argv: list[str] | None = None) -> int:
     report["bench"] = bench
     report["target_presets"] = sorted(TARGET_GPU_MS)
     report["baseline"] = BASELINE
+    if args.merge:
+        report = merge(json.loads(Path(args.merge).read_text()), report)
     save()
     print(f"== 5. {out / name} ({report['seconds']:.0f} s of {budget.total:.0f})", flush=True)
     print(readme_tables(report))
-    failed = [s for s, ok in (("tests", report["tests"]["returncode"] == 0),
+    failed = [s for s, ok in (("tests", report.get("tests", {}).get("returncode") == 0
+                               or "tests" not in steps),
                               ("bench", all("median_ms" in c or c.get("skipped")
-                                            for c in cells) and bool(cells)),
+                                            for c in cells)),
                               ("replay", all(r.get("returncode") == 0 or r.get("skipped")
                                              for r in report["replay"])),
                               ("train", all(r.get("returncode") == 0 or r.get("skipped")
