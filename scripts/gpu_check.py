@@ -19,9 +19,15 @@ next one runs):
    written here: training images/s and peak GPU memory;
 5. one JSON (``--out``/gpu-<UTC date>.json) and the README table on stdout.
 
-``--dry-run`` runs the same steps on the CPU with tiny run counts, 64x64 inputs and fp32 only
+``--dry-run`` runs the same steps on the CPU with tiny run counts, 64x64 inputs, fp32 only
 (fp16/bf16 autocast and CUDA graphs are CUDA-only; compile is recorded as skipped: it takes
-minutes on a CPU), so CI keeps the script working without a GPU.
+minutes on a CPU) and one preset per model family, so CI keeps the script working without a
+GPU. ``--steps``, ``--presets``, ``--modes``, ``--compile-presets``, ``--train-presets`` and
+``--tests-k`` rerun a part (after a fix, in the device time left) and ``--merge`` folds it into
+the earlier JSON (:func:`merge`).
+
+On the GPU machine (no network) the package runs from the checkout; what its Python lacks
+comes as wheels in ``.whl/`` (``scripts/gpu_check.sh`` installs them into a temporary folder).
 """
 from __future__ import annotations
 
