@@ -242,7 +242,7 @@ def bench_cell(preset: str, modes: list[str], cfg: argparse.Namespace, timeout: 
 def run_compile(out: Path, cfg: argparse.Namespace, budget: Budget) -> list[dict]:
     """Compile cells, target presets first, while the budget lasts."""
     cells = []
-    for preset in [p for p in COMPILE_ORDER if p in cfg.compile_presets]:
+    for preset in cfg.compile_presets:
         left = budget.left() - cfg.reserve
         if cfg.dry_run or left < cfg.min_compile_s:
             why = ("dry run: torch.compile takes minutes on a CPU" if cfg.dry_run else
