@@ -21,18 +21,14 @@ from torch import nn
 
 from .contract import InputContract
 from .errors import AVSInputError
+from .ops.device_constants import building_graph
 
 Outputs = dict[str, "torch.Tensor | list[torch.Tensor]"]
 
 
 def _skip_checks() -> bool:
     """Input checks are Python control flow: skip them while tracing, exporting or compiling."""
-    return (
-        torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.onnx.is_in_onnx_export()
-        or torch.compiler.is_compiling()
-    )
+    return building_graph()
 
 
 def check_inputs(image: torch.Tensor, audio: torch.Tensor, contract: InputContract,

@@ -14,7 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("avs_models.summary", "parameters (ours vs paper) and GFLOPs per preset"),
     "export": ("avs_models.export", "export a preset or checkpoint to ONNX"),
-    "bench": ("avs_models.bench", "model-only latency at batch 1 (median/p90 ms, FPS, peak RSS)"),
+    "bench": ("avs_ros.bench.cli", "model-only latency at batch 1 (median/p90 ms, FPS, peak RSS)"),
     "synth": ("avs_models.data.synth.cli",
               "write a SynthAVS dataset in an AVSBench layout (S4, MS3, AVSS)"),
     "bag": ("avs_ros.bag.cli", "write a ROS 2 bag from a SynthAVS stream or an AVSBench split"),

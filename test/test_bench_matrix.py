@@ -4,7 +4,9 @@ import json
 import pytest
 import torch
 
-from avs_models.bench_matrix import add_derived, check_targets, format_table
+from avs_ros.bench.cli import mode_name, parse_mode
+from avs_ros.bench.matrix import (add_derived, check_gpu_targets, check_targets, format_gpu_table,
+                                  format_table)
 from avs_ros.cli import main
 
 
@@ -77,3 +79,36 @@ def test_single_cell_unavailable_device_exits_with_the_reason(capsys):
     assert main(["bench", "--preset", "lightavseg_t", "--device", "cuda", "--image-size",
                  "64", "64", "--runs", "1"]) == 3
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_torch_modes_parse_and_reject_unknown_flags():
+    assert parse_mode("fp16+graphs") == {"dtype": "fp16", "cuda_graphs": True,
+                                         "compile": False}
+    assert mode_name(parse_mode("bf16+graphs+compile")) == "bf16+graphs+compile"
+    for bad in ("fp8", "fp16+graph", "fp32+compile+compile"):
+        with pytest.raises(ValueError, match="DTYPE"):
+            parse_mode(bad)
+
+
+def test_gpu_targets_and_table_use_the_best_mode_of_each_preset():
+    def cuda(preset, mode, median):
+        return {**_cell(preset, "torch", median, "cuda"), "mode": mode, "peak_gpu_mb": 500.0}
+
+    cells = [cuda("avesformer_r18", "fp32", 6.0), cuda("avesformer_r18", "fp16+graphs", 2.0),
+             cuda("avesformer_r50", "fp16", 5.0), cuda("avesformer_r50", "fp16+graphs", 3.0),
+             cuda("avsegformer_r50", "fp16", 8.0), cuda("avsegformer_r50", "fp32", 12.0),
+             {"preset": "lightavseg_t", "backend": "torch", "device": "cuda",
+              "mode": "fp16+graphs+compile", "skipped": "time budget"},
+             _cell("lightavseg_t", "torch", 20.0)]                # CPU: not a GPU target
+    add_derived(cells, {"avesformer_r18": 65.2}, 270.0)
+    got = {t["preset"]: t for t in check_gpu_targets(cells)
+           if t["what"].endswith("/cuda)")}
+    assert got["avesformer_r18"]["met"] and got["avesformer_r18"]["mode"] == "fp16+graphs"
+    assert got["avesformer_r50"]["value"] == 3.0 and got["avesformer_r50"]["met"]
+    assert "lightavseg_t" not in got                                   # no CUDA timing
+    ratio = [t for t in check_gpu_targets(cells) if "/ avesformer_r50" in t["what"]][0]
+    assert ratio["value"] == pytest.approx(8.0 / 3.0) and not ratio["met"]   # < 3x
+    table = format_gpu_table(cells, ["fp32", "fp16", "fp16+graphs", "fp16+graphs+compile"])
+    r18 = next(ln for ln in table.splitlines() if "`avesformer_r18`" in ln)
+    assert "2.00 (2.20)" in r18 and "fp16+graphs" in r18 and "65.20" in r18 and "4.00" in r18
+    assert "skipped" in next(ln for ln in table.splitlines() if "`lightavseg_t`" in ln)

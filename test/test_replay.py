@@ -87,6 +87,10 @@ def test_counts_and_output_files(result):
     assert html.count("data:image/png;base64,") >= 4 and "J (mean IoU)" in html
     lat = data["latency"]
     assert lat["processing_p50_ms"] > 0 and lat["compute_fps"] > 0
+    stages = lat["stages"]       # the pipeline's stages, per frame
+    assert list(stages) == ["preprocess", "logmel", "inference", "postprocess"]
+    assert all(0 <= s["p50_ms"] <= s["p95_ms"] <= lat["processing_p95_ms"]
+               for s in stages.values())
     rt = data["realtime_policy"]
     # the node's policy counts the frames before the first 0.975 s of audio as waiting
     assert rt["frames"] == FRAMES and rt["waiting_for_audio"] == GONE

@@ -125,6 +125,7 @@ def test_cpu_training_loss_falls_and_resume_continues(tmp_path, ms3_root):
     losses = res["losses"]
     assert len(losses) == 20   # 25 train frames // batch 5 = 5 steps per epoch, 4 epochs
     assert sum(losses[-3:]) / 3 < 0.9 * sum(losses[:3]) / 3
+    assert res["images_per_s"] > 0 and res["peak_gpu_mb"] is None     # 15 timed steps, CPU
     for name in ("config.yaml", "last.pt", "best.pt", "trainer_state.pt", "train_log.csv",
                  "val_log.csv"):
         assert (out / name).is_file()

@@ -99,7 +99,10 @@ class TorchBackend(Backend):
         amp = DTYPES[self.dtype]
         if amp is None:
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=amp)
+        # no weight-cast cache: each call enters a new autocast context, so the cache would not
+        # outlive one forward anyway, and tensors it caches during a CUDA graph capture are
+        # freed while the graph still uses them (PyTorch's CUDA-graph notes on autocast)
+        return torch.autocast("cuda", dtype=amp, cache_enabled=False)
 
     def _run(self, image: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), self._autocast():

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .device_constants import constant
+
 SpatialShapes = Sequence[tuple[int, int]]
 
 
@@ -171,8 +173,8 @@ class MSDeformAttn(nn.Module):
         offsets = self.sampling_offsets(query).view(n, lq, m, lv, p, 2)
         weights = self.attention_weights(query).view(n, lq, m, lv * p).softmax(-1)
         weights = weights.view(n, lq, m, lv, p)
-        normaliser = torch.tensor([[w, h] for h, w in spatial_shapes],
-                                  dtype=query.dtype, device=query.device)   # [L, 2] (x, y)
+        normaliser = constant([[w, h] for h, w in spatial_shapes],   # [L, 2] (x, y); no
+                              query.device, query.dtype)                 # copy per forward
         locations = (reference_points[:, :, None, :, None, :]
                      + offsets / normaliser[None, None, None, :, None, :])
         out = ms_deform_attn_core(v, spatial_shapes, locations, weights)

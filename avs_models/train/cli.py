@@ -51,5 +51,6 @@ def run(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"out": str(out), "best": res.get("best"), "last": res.get("last"),
                           "epochs": res.get("epochs"), "steps": res.get("steps"),
-                          "seconds": res.get("seconds")}, indent=1))
+                          "seconds": res.get("seconds"), "images_per_s": res.get("images_per_s"),
+                          "peak_gpu_mb": res.get("peak_gpu_mb")}, indent=1))
     return 0

@@ -38,6 +38,8 @@ from .data import build_dataset, input_contract
 from .evaluate import _collate, evaluate
 
 log = logging.getLogger(__name__)
+#: steps of each process not counted in images_per_s (cuDNN search, allocator warm-up)
+THROUGHPUT_SKIP = 5
 
 
 def seed_everything(seed: int) -> None:
@@ -138,8 +140,11 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         progress: tqdm bars on rank 0.
 
     Returns (rank 0; other ranks an empty dict) ``{"best": {...}, "last": {...}, "epochs",
-    "steps", "seconds", "losses": [loss per logged step]}`` where best/last hold the
-    validation metrics.
+    "steps", "seconds", "losses": [loss per logged step], "images_per_s" (training images per
+    second over all processes, after the first :data:`THROUGHPUT_SKIP` steps, data loading
+    included, validation excluded; None when too few steps), "peak_gpu_mb" (this process's
+    ``torch.cuda.max_memory_allocated``; None on CPU)}`` where best/last hold the validation
+    metrics.
 
     Raises:
         FileNotFoundError: dataset missing, or resume without a previous run.
@@ -219,6 +224,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
             model, device_ids=[local_rank] if device.type == "cuda" else None)
     logs = _Logs(out, t.tensorboard) if main else None
     t0 = time.perf_counter() - seconds_before   # seconds count across resumes
+    # training throughput: steps after the first THROUGHPUT_SKIP of this process (cuDNN
+    # algorithm search, allocator growth), data loading included, validation excluded
+    tp_from_step, tp_start, tp_end = step + THROUGHPUT_SKIP, None, None
     losses: list[float] = []
     result: dict = {"best": None, "last": None}
     config_dict = cfg.to_dict()
@@ -249,7 +257,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
             scaler.update()
             scheduler.step()
             step += 1
-            loss = float(terms["loss"].detach())
+            loss = float(terms["loss"].detach())      # waits for the step: clocks are fair
+            if step == tp_from_step:
+                tp_start = time.perf_counter()
+            tp_end = time.perf_counter()
             losses.append(loss)
             if main:
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
@@ -307,7 +318,12 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         dist.destroy_process_group()
     if not main:
         return {}
+    timed = step - tp_from_step
     result.update({"epochs": epochs_done,
                    "steps": step, "seconds": round(time.perf_counter() - t0, 1),
-                   "losses": losses})
+                   "losses": losses,
+                   "images_per_s": timed * t.batch_size * world / (tp_end - tp_start)
+                   if tp_start is not None and timed > 0 and tp_end > tp_start else None,
+                   "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20
+                   if device.type == "cuda" else None})
     return result

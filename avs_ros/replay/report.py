@@ -25,10 +25,13 @@ def _pct(values, q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
 
 
-def latency_summary(processing_ms: list[float], stats) -> dict:
+def latency_summary(processing_ms: list[float], stats,
+                    stage_ms: dict[str, list[float]] | None = None) -> dict:
     """Latency figures: processing (wall ms per frame on this machine: p50, p95, mean and
-    the compute FPS 1000 / mean) and the real-time simulation (end-to-end ms from image stamp
-    to completion on the bag clock, p50/p95, and its output rate in frames per bag second)."""
+    the compute FPS 1000 / mean), per pipeline stage (``stages``: preprocess, logmel,
+    inference, postprocess -> p50/p95 ms, from ``stage_ms``) and the real-time simulation
+    (end-to-end ms from image stamp to completion on the bag clock, p50/p95, and its output
+    rate in frames per bag second)."""
     rt = stats.realtime_done_s
     rt_fps = (len(rt) - 1) / (rt[-1] - rt[0]) if len(rt) > 1 and rt[-1] > rt[0] else None
     mean = float(np.mean(processing_ms)) if processing_ms else None
@@ -40,12 +43,14 @@ def latency_summary(processing_ms: list[float], stats) -> dict:
         "realtime_p50_ms": _pct(stats.realtime_latency_ms, 50),
         "realtime_p95_ms": _pct(stats.realtime_latency_ms, 95),
         "realtime_fps": rt_fps,
+        "stages": {name: {"p50_ms": _pct(ms, 50), "p95_ms": _pct(ms, 95)}
+                   for name, ms in (stage_ms or {}).items()},
     }
 
 
 def summary(bag: str, layout, model_source: str, random_weights: bool, stats, evaluator,
             processing_ms: list[float], outputs: dict, wall_s: float,
-            error: str | None = None) -> dict:
+            error: str | None = None, stage_ms: dict[str, list[float]] | None = None) -> dict:
     """The run's summary dict (written as metrics.json); ``error`` None for a complete run."""
     return {
         "status": "error" if error else "ok",
@@ -66,7 +71,7 @@ def summary(bag: str, layout, model_source: str, random_weights: bool, stats, ev
                    "gt_unmatched": evaluator.gt_unmatched},
         "bad_messages": stats.bad_messages,
         "bad_message_examples": stats.bad_examples,
-        "latency": latency_summary(processing_ms, stats),
+        "latency": latency_summary(processing_ms, stats, stage_ms),
         "realtime_policy": stats.realtime,
         "wall_s": wall_s,
         "outputs": outputs,

@@ -61,6 +61,7 @@ class _Session(Sink):
         self.table = report.FrameTable(out / "frames.csv")
         self.evaluator = Evaluator(model.backend.num_classes, reader.layout.gt_topic, self._emit)
         self.processing_ms: list[float] = []
+        self.stage_ms: dict[str, list[float]] = {}    # pipeline stage -> wall ms per frame
         marks = sorted({int(f * max(image_count - 1, 0)) for f in EXAMPLE_FRACTIONS})
         self._marks = set(marks)
         self._seen = 0
@@ -71,6 +72,9 @@ class _Session(Sink):
 
     def frame(self, frame: ProcessedFrame):
         self.processing_ms.append(frame.result.timings_ms["total"])
+        for stage, ms in frame.result.timings_ms.items():
+            if stage != "total":
+                self.stage_ms.setdefault(stage, []).append(ms)
         self.bag.frame(frame)
         self.evaluator.frame(frame)
 
@@ -175,6 +179,6 @@ def _write(out, reader, model, engine, session, t0, error) -> None:
         outputs["video_frames"] = session.video.frames
     data = report.summary(reader.folder, reader.layout, model.source, model.random_weights,
                           engine.stats, session.evaluator, session.processing_ms, outputs,
-                          time.perf_counter() - t0, error)
+                          time.perf_counter() - t0, error, session.stage_ms)
     report.write_json(out / "metrics.json", data)
     report.write_html(out, data, session.table.rows, session.examples)
