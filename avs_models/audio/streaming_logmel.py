@@ -8,7 +8,7 @@ computed has the same value and need not be recomputed.
 
 Alignment: a frame can be reused only when the shift between the two windows is a multiple of
 the 160-sample hop; otherwise the new frames straddle the old ones and every frame is
-recomputed (the result must equal :class:`~.logmel.LogMelFrontEnd`, which frames each window
+recomputed (the result must equal :func:`~.logmel.log_mel_numpy`, which frames each window
 from its own first sample). A 30 FPS camera shifts by 533/534 samples, never a multiple of 160,
 but every third frame lands on the same phase (3 x 533.3 = 1600 = 10 hops). So the front end
 keeps the last ``history`` windows, not just one, and reuses the one with the largest aligned
@@ -24,10 +24,9 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-import torch
 
 from ..errors import AVSInputError
-from .logmel import EXAMPLE_FRAMES, EXAMPLE_SAMPLES, HOP_SAMPLES, _constants, _log_mel
+from .logmel import EXAMPLE_FRAMES, EXAMPLE_SAMPLES, HOP_SAMPLES, NUM_MEL_BINS, log_mel_numpy
 
 #: sample offsets inside the first 400-sample frame compared before a full overlap check
 _PROBES = np.array([0, 1, 57, 133, 211, 307, 398, 399])
@@ -52,8 +51,9 @@ class StreamingLogMel:
     """Log-mel patches of successive windows, computing only frames not seen before.
 
     ``__call__(window float32 [15600] in [-1, 1])`` -> float32 [1, 1, 96, 64], equal to
-    ``LogMelFrontEnd()(window[None])`` (max abs difference <= 1e-5: reused frames were computed
-    by the same float32 matrix products, in a batch of a different size).
+    ``log_mel_numpy(window)`` (max abs difference <= 1e-5: reused frames are exactly those
+    computed for an earlier window, new ones come from :func:`~.logmel.log_mel_numpy`; the
+    torch ``LogMelFrontEnd`` rounds differently, see there).
 
     Args:
         history: windows remembered (>= 1). 3 covers 30 FPS (see the module docstring); the
@@ -68,7 +68,6 @@ class StreamingLogMel:
     def __init__(self, history: int = 8) -> None:
         if history < 1:
             raise ValueError(f"history must be >= 1, got {history}")
-        self._basis, self._mel = _constants(torch.device("cpu"))
         self._cache: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=history)
         self.frames_computed = 0
         self.frames_reused = 0
@@ -100,15 +99,12 @@ class StreamingLogMel:
             raise AVSInputError("waveform contains NaN or Inf samples")
         shift, old_mel = self._best_match(window)
         reused = EXAMPLE_FRAMES - shift // HOP_SAMPLES if old_mel is not None else 0
-        mel = np.empty((EXAMPLE_FRAMES, self._mel.shape[1]), np.float32)
+        mel = np.empty((EXAMPLE_FRAMES, NUM_MEL_BINS), np.float32)
         if reused:
             mel[:reused] = old_mel[EXAMPLE_FRAMES - reused:]
         if reused < EXAMPLE_FRAMES:
             # frames reused..95 cover samples [160 * reused, 15600)
-            with torch.inference_mode():
-                new = _log_mel(torch.from_numpy(window[reused * HOP_SAMPLES:]),
-                               self._basis, self._mel)
-            mel[reused:] = new.numpy()
+            mel[reused:] = log_mel_numpy(window[reused * HOP_SAMPLES:])
         self.frames_reused += reused
         self.frames_computed += EXAMPLE_FRAMES - reused
         self._cache.append((window, mel))
