@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 
+import cv2
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
@@ -377,6 +378,10 @@ def main(args: list[str] | None = None) -> int:
     # Two Python threads (executor, inference) share the GIL: hand it over within 0.5 ms
     # instead of the default 5 ms, which otherwise adds up along the frame's path.
     sys.setswitchinterval(0.0005)
+    # OpenCV's per-frame calls here take well under 1 ms each at 640x480; on busy cores its
+    # worker threads only add waits for each other (post-processing 2-4x slower in wall time
+    # on 2 loaded cores), and the cores are better left to inference.
+    cv2.setNumThreads(1)
     node = None
     try:
         node = AvsNode()
