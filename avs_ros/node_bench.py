@@ -13,10 +13,12 @@ p95 end-to-end latency, the node's model-inference time (``Backend.infer``), and
 difference (overhead), broken down into: DDS transport both ways with the image decode and
 the executor (end-to-end minus the node's image-callback-to-mask-published time), the hand-over
 from the image callback to the inference thread, resize + normalise, log-mel,
-post-processing (mask and objects), and the rest (mask message, publishing). Unless FASTDDS_DEFAULT_PROFILES_FILE is set, both processes use
-the package's ``config/fastdds_large_data.xml`` (images larger than Fast DDS's default 512 KiB
-shared-memory segment otherwise go over UDP fragments, which are lost under load and repaired
-only at the next heartbeat, seconds later).
+post-processing (mask and objects), and the rest (mask message, publishing); also the node
+process's CPU time per timed frame, all threads (from /proc: a figure that other load on the
+machine disturbs far less than wall times). Unless FASTDDS_DEFAULT_PROFILES_FILE is set, both
+processes use the package's ``config/fastdds_large_data.xml`` (images larger than Fast DDS's
+default 512 KiB shared-memory segment otherwise go over UDP fragments, which are lost under
+load and repaired only at the next heartbeat, seconds later).
 
 ROS environment: with ``--ros-build DIR`` (default ``build/ros`` when it exists: the output of
 scripts/setup_ros.sh) the command re-runs itself in that build's environment (its install
