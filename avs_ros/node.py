@@ -142,7 +142,7 @@ class AvsNode(LifecycleNode):
             names = cfg["class_names"] if any(cfg["class_names"]) else loaded.class_names
             # The overlay is drawn after the mask is out (see _process), not in the pipeline;
             # nothing the node publishes needs the frame-size probability map; objects are
-            # found on the model's grid (a tenth of the frame-size cost, same as replay).
+            # found on the model's grid (a fifth of the frame-grid CPU time; as replay does).
             self._pipeline = Pipeline(loaded.backend, loaded.contract, names,
                                       cfg["score_threshold"], cfg["min_area_px"],
                                       overlay=False, probability=False, object_grid="model")

@@ -163,7 +163,8 @@ def test_model_grid_objects_partition_the_mask(seed):
     for o in b.objects:
         box = b.mask[o.y:o.y + o.height, o.x:o.x + o.width]
         assert cv2.boundingRect(box) == (0, 0, o.width, o.height)   # tight box
-        assert o.x <= o.centroid_x <= o.x + o.width - 1 and o.y <= o.centroid_y <= o.y + o.height - 1
+        assert o.x <= o.centroid_x <= o.x + o.width - 1
+        assert o.y <= o.centroid_y <= o.y + o.height - 1
         covered[o.y:o.y + o.height, o.x:o.x + o.width] = 1
     assert not np.any(b.mask & (covered == 0))
 
