@@ -10,11 +10,15 @@ mask (objects, markers, overlay) is not counted twice, as it would be if the nex
 queued behind it. The node's own per-stage
 figures come from its ``/diagnostics`` (p50 over its last 100 frames). Printed: median and
 p95 end-to-end latency, the node's model-inference time (``Backend.infer``), and the
-difference (overhead: DDS transport both ways, image decode, resize, log-mel, post-processing,
-overlay, message building). Unless FASTDDS_DEFAULT_PROFILES_FILE is set, both processes use
-the package's ``config/fastdds_large_data.xml`` (images larger than Fast DDS's default 512 KiB
-shared-memory segment otherwise go over UDP fragments, which are lost under load and repaired
-only at the next heartbeat, seconds later).
+difference (overhead), broken down into: DDS transport both ways with the image decode and
+the executor (end-to-end minus the node's image-callback-to-mask-published time), the hand-over
+from the image callback to the inference thread, resize + normalise, log-mel,
+post-processing (mask and objects), and the rest (mask message, publishing); also the node
+process's CPU time per timed frame, all threads (from /proc: a figure that other load on the
+machine disturbs far less than wall times). Unless FASTDDS_DEFAULT_PROFILES_FILE is set, both
+processes use the package's ``config/fastdds_large_data.xml`` (images larger than Fast DDS's
+default 512 KiB shared-memory segment otherwise go over UDP fragments, which are lost under
+load and repaired only at the next heartbeat, seconds later).
 
 ROS environment: with ``--ros-build DIR`` (default ``build/ros`` when it exists: the output of
 scripts/setup_ros.sh) the command re-runs itself in that build's environment (its install
@@ -216,12 +220,14 @@ def _bench(args: argparse.Namespace) -> int:
             if tries > args.warmup + 30:
                 raise RuntimeError("no mask came back during the warm-up")
             warm += one_frame(tries, 3.0) is not None
+        cpu_before = _cpu_s(node_proc.pid)
         for i in range(args.frames):
             latency = one_frame(i, 10.0)
             if latency is None:
                 lost += 1
             else:
                 e2e.append(latency)
+        cpu_ms = (_cpu_s(node_proc.pid) - cpu_before) * 1e3 / args.frames
         if not e2e:
             raise RuntimeError(f"all {lost} timed frames were lost")
         seen = len(diagnostics)
@@ -241,17 +247,27 @@ def _bench(args: argparse.Namespace) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
         os.unlink(f.name)
-    _report(args, np.asarray(e2e), lost, diagnostics[-1])
+    _report(args, np.asarray(e2e), lost, diagnostics[-1], cpu_ms)
     return 0
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU time in s (user + system, all threads) of process ``pid`` so far, from
+    /proc/PID/stat; NaN where that cannot be read (not Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stamp_ns(header) -> int:
     return header.stamp.sec * NS + header.stamp.nanosec
 
 
-def _report(args, e2e: np.ndarray, lost: int, diag: dict) -> None:
-    stage = {k: float(diag[f"{k}_p50_ms"]) for k in
-             ("preprocess", "logmel", "inference", "postprocess")}
+def _report(args, e2e: np.ndarray, lost: int, diag: dict, cpu_ms: float) -> None:
+    stage = {k: float(diag.get(f"{k}_p50_ms", "nan")) for k in
+             ("handover", "preprocess", "logmel", "inference", "postprocess")}
     in_node = float(diag["node_latency_p50_ms"])
     figures = {
         "dds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "(Fast DDS default)"),
@@ -262,6 +278,9 @@ def _report(args, e2e: np.ndarray, lost: int, diag: dict) -> None:
         "overhead_p50_ms": float(np.median(e2e)) - stage["inference"],
         "in_node_p50_ms": in_node, "transport_p50_ms": float(np.median(e2e)) - in_node,
         **{f"{k}_p50_ms": v for k, v in stage.items() if k != "inference"},
+        # the node's p50s do not add up exactly (medians of different frames' figures)
+        "rest_p50_ms": in_node - sum(v for v in stage.values() if v == v),
+        "node_cpu_ms_per_frame": cpu_ms,
         **{f"node_{k}": int(diag[k]) for k in ("frames_received", "frames_processed",
                                                "dropped_frames", "dropped_no_audio",
                                                "dropped_audio_gone", "audio_gaps",
@@ -280,10 +299,13 @@ def _report(args, e2e: np.ndarray, lost: int, diag: dict) -> None:
                       ("e2e_p95_ms", "end-to-end p95"),
                       ("inference_p50_ms", "model inference median (node's Backend.infer)"),
                       ("overhead_p50_ms", "overhead = end-to-end - inference"),
-                      ("transport_p50_ms", "  of which DDS both ways + executor"),
+                      ("transport_p50_ms", "  of which DDS both ways, decode, executor"),
+                      ("handover_p50_ms", "  of which image callback -> inference thread"),
                       ("preprocess_p50_ms", "  of which resize + normalise"),
                       ("logmel_p50_ms", "  of which log-mel"),
-                      ("postprocess_p50_ms", "  of which mask + objects at frame size")):
+                      ("postprocess_p50_ms", "  of which mask + objects"),
+                      ("rest_p50_ms", "  of which the rest (mask message, publish)"),
+                      ("node_cpu_ms_per_frame", "avs_node CPU time per frame (all threads)")):
         print(f"  {text:<48} {figures[key]:8.2f} ms")
 
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from avs_models.audio.logmel import (
-    EXAMPLE_SAMPLES, LogMelFrontEnd, hertz_to_mel, log_mel_spectrogram, waveform_to_examples)
+    EXAMPLE_SAMPLES, LogMelFrontEnd, hertz_to_mel, log_mel_numpy, log_mel_spectrogram,
+    mel_matrix, waveform_to_examples, windowed_dft_basis)
 from avs_models.audio.vggish import VGGish
 from avs_models.contract import InputContract
 from avs_models.errors import AVSInputError
@@ -127,6 +128,27 @@ def test_one_khz_tone_peaks_in_its_mel_band():
     expected_band = int(np.argmin(np.abs(edges[1:-1] - hertz_to_mel(1000.0))))
     assert expected_band == 19
     assert int(ex[0, 0].mean(0).argmax()) == expected_band
+
+
+@pytest.mark.parametrize("name", list(_signals()))
+def test_numpy_log_mel_matches_reference_and_torch(ref, name):
+    mf, p = ref
+    data = _signals()[name]
+    ours = log_mel_numpy(data.astype(np.float32))
+    expected = mf.log_mel_spectrogram(
+        data, audio_sample_rate=16000, log_offset=0.01, window_length_secs=0.025,
+        hop_length_secs=0.010, num_mel_bins=64, lower_edge_hertz=125, upper_edge_hertz=7500)
+    assert ours.dtype == np.float32 and ours.shape == expected.shape == (1 + 39600 // 160, 64)
+    # float64 DFT of the same frames (no library): the FFT is the more exact of the two
+    # float32 routes
+    frames = np.lib.stride_tricks.sliding_window_view(data.astype(np.float32).astype(np.float64),
+                                                      400)[::160]
+    spec = frames @ windowed_dft_basis()
+    exact = np.log(np.hypot(spec[:, :257], spec[:, 257:]) @ mel_matrix() + 0.01)
+    matmul = log_mel_spectrogram(torch.from_numpy(data.astype(np.float32))).numpy()
+    assert np.abs(ours - exact).max() <= min(1e-4, np.abs(matmul - exact).max() + 1e-6)
+    assert np.abs(ours - expected).max() <= 1e-3
+    assert np.abs(ours - matmul).max() <= 5e-4
 
 
 def test_silence_and_lengths():

@@ -20,7 +20,6 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
-import torch
 
 from ..errors import AVSInputError
 from .panns_logmel import EDGE_FRAMES, WINDOW_SAMPLES_16K, PannsWindowLogMel
@@ -72,19 +71,12 @@ class FrontEnd:
         return self.rows(window, 0, PATCH_FRAMES)[None, None]
 
 
-@lru_cache(maxsize=None)
-def _vggish_constants() -> tuple[torch.Tensor, torch.Tensor]:
-    from .logmel import _constants
-
-    return _constants(torch.device("cpu"))
-
-
 def _vggish_rows(window: np.ndarray, start: int, stop: int) -> np.ndarray:
-    from .logmel import HOP_SAMPLES, WINDOW_SAMPLES, _log_mel
+    # NumPy on one thread (log_mel_numpy): the runtime's route, no thread-pool waits
+    from .logmel import HOP_SAMPLES, WINDOW_SAMPLES, log_mel_numpy
 
     lo, hi = start * HOP_SAMPLES, (stop - 1) * HOP_SAMPLES + WINDOW_SAMPLES
-    with torch.inference_mode():
-        return _log_mel(torch.from_numpy(window[lo:hi]), *_vggish_constants()).numpy()
+    return log_mel_numpy(window[lo:hi])
 
 
 @lru_cache(maxsize=None)

@@ -93,6 +93,43 @@ def _log_mel(waveform: torch.Tensor, basis: torch.Tensor, mel: torch.Tensor) -> 
     return torch.log(magnitude @ mel + LOG_OFFSET)                      # [..., F, 64]
 
 
+@lru_cache(maxsize=None)
+def _numpy_constants():
+    """(periodic Hann window float32 [400], mel filter bank as a scipy CSR float32 [64, 257])."""
+    from scipy.sparse import csr_matrix
+
+    n = np.arange(WINDOW_SAMPLES)
+    hann = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / WINDOW_SAMPLES)).astype(np.float32)
+    return hann, csr_matrix(mel_matrix().T.astype(np.float32))
+
+
+def log_mel_numpy(waveform: np.ndarray) -> np.ndarray:
+    """The maths of :func:`log_mel_spectrogram` for one float32 [N] signal, in NumPy on one
+    thread: ``np.fft.rfft`` (pocketfft; float32 in, complex64 out) of each Hann-windowed
+    400-sample frame zero-padded to 512, magnitude, then the mel filter bank as a sparse
+    matrix (461 non-zero weights of 257 x 64).
+
+    Why not the float32 matrix products of :func:`log_mel_spectrogram`: on CPU those run on
+    the BLAS / PyTorch thread pool, whose threads spin and wait for each other when the cores
+    are busy (one 96-frame patch on 2 loaded cores: 25-75 ms wall against 1.4 ms here, which
+    uses no thread pool). Float32 rounding differs: against a float64 computation this is off by
+    at most 3e-6 on noise and 6e-5 on pure tones, the matrix product by 2e-5 and 3e-4.
+
+    Args:
+        waveform: float32 [N] 16 kHz samples (N >= 400; not checked: callers validate).
+
+    Returns:
+        float32 [1 + (N - 400) // 160, 64]: natural log of (mel magnitude + 0.01) per frame.
+    """
+    hann, mel = _numpy_constants()
+    frames = np.lib.stride_tricks.sliding_window_view(
+        np.asarray(waveform, np.float32), WINDOW_SAMPLES)[::HOP_SAMPLES] * hann
+    magnitude = np.abs(np.fft.rfft(frames, FFT_LENGTH, axis=-1))        # [F, 257] float32
+    out = np.ascontiguousarray((mel @ magnitude.T).T, np.float32)      # [F, 64]
+    out += np.float32(LOG_OFFSET)
+    return np.log(out, out=out)
+
+
 def log_mel_spectrogram(waveform: torch.Tensor) -> torch.Tensor:
     """VGGish log-mel spectrogram of 16 kHz audio.
 

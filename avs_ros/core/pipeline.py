@@ -57,6 +57,8 @@ class Pipeline:
             :class:`.preprocess.Preprocessor`).
         probability: return the frame-size probability map in :attr:`Result.probability`
             (replay scores J/F with it); False leaves it None and saves a whole-frame sigmoid.
+        object_grid: where objects are found, "frame" or "model" (see
+            :class:`.postprocess.Postprocessor`; the node and replay use "model").
 
     Raises:
         ValueError: see :class:`.preprocess.Preprocessor` and :class:`.postprocess.Postprocessor`.
@@ -66,12 +68,12 @@ class Pipeline:
                  class_names: Sequence[str] | None = None, score_threshold: float = 0.5,
                  min_area_px: int = 1, overlay: bool = True, overlay_alpha: float = 0.5,
                  outline_px: int = 2, streaming_logmel: bool = False,
-                 probability: bool = True) -> None:
+                 probability: bool = True, object_grid: str = "frame") -> None:
         self.backend = backend
         self.probability = bool(probability)
         self.preprocessor = Preprocessor(contract, tuple(backend.image_size), streaming_logmel)
         self.postprocessor = Postprocessor(backend.num_classes, class_names, score_threshold,
-                                           min_area_px)
+                                           min_area_px, object_grid=object_grid)
         self.overlay = bool(overlay)
         self.overlay_alpha = float(overlay_alpha)
         self.outline_px = int(outline_px)

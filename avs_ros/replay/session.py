@@ -139,7 +139,8 @@ def replay(bag: str | Path, out: str | Path, model: LoadedModel,
     with BagReader(bag, opts.image_topic, opts.audio_topic, opts.audio_type,
                    opts.audio_info_topic, opts.gt_topic, opts.clip_topic) as reader:
         pipeline = Pipeline(model.backend, model.contract, model.class_names,
-                            opts.score_threshold, opts.min_area_px, overlay=True)
+                            opts.score_threshold, opts.min_area_px, overlay=True,
+                            object_grid="model")     # the node's objects
         _warm_up(pipeline, model)
         engine = ReplayEngine(reader, pipeline, model.contract.window_samples, opts.max_skew_s,
                               opts.audio_buffer_s)

@@ -18,4 +18,10 @@ def test_node_bench_reports_consistent_figures(ros_build):
     assert fig["overhead_p50_ms"] == pytest.approx(fig["e2e_p50_ms"] - fig["inference_p50_ms"])
     assert fig["transport_p50_ms"] == pytest.approx(fig["e2e_p50_ms"] - fig["in_node_p50_ms"])
     assert 0 < fig["inference_p50_ms"] and fig["e2e_p50_ms"] <= fig["e2e_p95_ms"]
+    # the breakdown: hand-over and stages inside the node's own time, CPU time from /proc
+    assert 0 <= fig["handover_p50_ms"] < fig["in_node_p50_ms"]
+    assert fig["rest_p50_ms"] == pytest.approx(fig["in_node_p50_ms"] - sum(
+        fig[f"{k}_p50_ms"] for k in ("handover", "preprocess", "logmel", "inference",
+                                     "postprocess")))
+    assert fig["node_cpu_ms_per_frame"] > 0
     assert fig["node_frames_processed"] >= 4 and fig["node_dropped_frames"] == 0
