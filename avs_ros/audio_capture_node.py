@@ -17,14 +17,14 @@ import sys
 
 import rclpy
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
+from builtin_interfaces.msg import Time
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 
 from .core.capture import SampleClock, select_input_device
-from .core.shutdown import ignore_interrupts
-from .ros_convert import ns_to_time
+from .core.shutdown import freeze_heap, ignore_interrupts
 
 
 class AudioCaptureNode(Node):
@@ -86,7 +86,10 @@ class AudioCaptureNode(Node):
         if self._closing or not self.context.ok():
             return None, pyaudio.paComplete
         stamp = self.clock.stamp(self.get_clock().now().nanoseconds, frames)
-        msg = AudioDataStamped(header=Header(stamp=ns_to_time(stamp), frame_id=self.frame_id))
+        # (not ros_convert.ns_to_time: that module brings PyTorch in, 10 s of start-up)
+        sec, nanosec = divmod(stamp, 1_000_000_000)
+        msg = AudioDataStamped(header=Header(stamp=Time(sec=sec, nanosec=nanosec),
+                                             frame_id=self.frame_id))
         msg.audio = AudioData(data=array.array("B", data))
         try:
             self.pub.publish(msg)
@@ -125,6 +128,7 @@ def main(args: list[str] | None = None) -> int:
                 node.close()
             node.destroy_node()
         rclpy.try_shutdown()
+        freeze_heap()
     return 0
 
 

@@ -48,7 +48,7 @@ from .core.model_source import load_planned, plan_model
 from .core.pairing import FramePairer
 from .core.pipeline import STAGES, LatencyStats, Pipeline
 from .core.postprocess import draw_overlay
-from .core.shutdown import ignore_interrupts
+from .core.shutdown import freeze_heap, ignore_interrupts
 
 _TYPES = {"bool": ParameterType.PARAMETER_BOOL, "int": ParameterType.PARAMETER_INTEGER,
           "float": ParameterType.PARAMETER_DOUBLE, "str": ParameterType.PARAMETER_STRING,
@@ -397,6 +397,7 @@ def main(args: list[str] | None = None) -> int:
             node._release()
             node.destroy_node()
         rclpy.try_shutdown()
+        freeze_heap()
     return 0
 
 

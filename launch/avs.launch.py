@@ -32,11 +32,34 @@ ARGUMENTS = {
     "image_topic": ("/camera/image_raw", "sensor_msgs/Image input"),
     "audio_topic": ("", "audio input; empty: the audio flavour's usual topic"),
     "use_mic": ("false", "start audio_capture_node (PyAudio microphone)"),
+    "mic_device": ("", "audio_capture_node's input device: '' = the default input, an index, "
+                       "or part of a device name (e.g. pulse)"),
     "rviz": ("false", "start RViz with rviz/avs.rviz"),
 }
 
 # One entry per node: package, executable, node name, the parameter file (relative to the
-# package's share folder, "{preset}" replaced by the launch argument), node parameter ->def generate_launch_description():
+# package's share folder, "{preset}" replaced by the launch argument), node parameter ->
+# launch argument (or a fixed value in "fixed"), the launch argument that enables it, and
+# extra command-line arguments (share-relative file paths start with "share:"). Every node
+# runs in the namespace given by the "namespace" argument.
+NODES = [
+    {"package": "avs_ros", "executable": "avs_node", "name": "avs_node",
+     "parameters_file": "config/{preset}.yaml",
+     "parameters": {"preset": "preset", "checkpoint": "checkpoint", "backend": "backend",
+                    "device": "device", "image_topic": "image_topic",
+                    "audio_topic": "audio_topic"},
+     "fixed": {"autostart": True}, "condition": None, "arguments": []},
+    {"package": "avs_ros", "executable": "audio_capture_node", "name": "audio_capture_node",
+     "parameters_file": None, "parameters": {"device": "mic_device"}, "fixed": {},
+     "condition": "use_mic",
+     "arguments": []},
+    {"package": "rviz2", "executable": "rviz2", "name": "rviz2", "parameters_file": None,
+     "parameters": {}, "fixed": {}, "condition": "rviz",
+     "arguments": ["-d", "share:rviz/avs.rviz"]},
+]
+
+
+def generate_launch_description():
     """The launch description: ARGUMENTS declared, NODES made by :func:`_nodes`."""
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
 

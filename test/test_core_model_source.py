@@ -65,7 +65,7 @@ def test_onnxruntime_and_auto_export_a_pt_once_and_match_torch(monkeypatch, tmp_
                                             for n in plan.notes)
     again = model_source.plan_model("lightavseg_t", str(path), "auto", image_size=(64, 64))
     assert again.backend == "onnxruntime" and again.path == plan.path
-    assert again.notes[0] == "backend auto: onnxruntime" and "cached" in again.notes[1]
+    assert again.notes[0] == "backend auto: onnxruntime" and "reusing the cached" in again.notes[1]
     ort_model = model_source.load_planned(again, threads=1)
     ref = load_backend("lightavseg_t", str(path), "torch", threads=1, image_size=(64, 64))
     assert ort_model.backend.name == "onnxruntime" and ort_model.class_names == ["bg", "x"]

@@ -98,6 +98,9 @@ def plan_model(preset: str, checkpoint: str = "", backend: str = "auto", device:
     path = Path(checkpoint) if checkpoint else None
     if path is None and preset == shipped.DEFAULT_PRESET and SHIPPED_CHECKPOINT.is_file():
         path = SHIPPED_CHECKPOINT
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist (give an avs_ros/1 .pt, an "
+                                ".onnx file, or leave it empty for the shipped model)")
     random = path is None
     source = f"preset {preset} (random weights)" if random else str(path)
     size = tuple(int(v) for v in image_size) if image_size else None
@@ -129,8 +132,9 @@ def plan_model(preset: str, checkpoint: str = "", backend: str = "auto", device:
         return replace(plan, notes=[f"backend auto: torch (the ONNX export for onnxruntime "
                                     f"failed: {type(exc).__name__}: {exc})"])
     notes = [f"backend {backend}: onnxruntime"] if backend == "auto" else []
-    notes.append(f"ONNX of {source}: {'exported to' if cached.exported else 'cached'} "
-                 f"{cached.path} (max abs logit diff vs torch {cached.max_abs_diff:.1e})")
+    action = "exported to" if cached.exported else "reusing the cached"
+    notes.append(f"ONNX of {source}: {action} {cached.path} (max abs logit diff vs torch "
+                 f"{cached.max_abs_diff:.1e})")
     return replace(plan, backend="onnxruntime", path=cached.path, notes=notes)
 
 
