@@ -186,25 +186,34 @@ class Launch:
         self.file.close()
 
 
-@pytest.fixture(params=list(LAUNCH_SETS))
-def launch_env(request, ros_build, tmp_path_factory) -> dict:
-    """Environment running ``ros2 launch`` under one launch set (jazzy-era or humble)."""
-    name = request.param
-    prefix, extra = LAUNCH_SETS[name]
-    _need((LAUNCH_SPACE / "setup.sh").is_file(), f"composition_interfaces not built in "
-          f"{LAUNCH_SPACE}")
-    _need(extra is None or (extra / "launch").is_dir(), f"Humble's launch set not in {extra}")
+def launch_environment(ros_build, humble: Path | None = None) -> dict | None:
+    """Environment for ``ros2 launch`` with the avs_ros and ros_drivers install spaces, the
+    launch system of the venv (or ``humble``'s first on PYTHONPATH) and composition_interfaces;
+    None where composition_interfaces was not built (no launch wheels)."""
+    if not (LAUNCH_SPACE / "setup.sh").is_file():
+        return None
     env = ros_build.env("ros_drivers")
     env["AMENT_PREFIX_PATH"] = f"{LAUNCH_SPACE}{os.pathsep}{env['AMENT_PREFIX_PATH']}"
-    site = [str(LAUNCH_SPACE / SITE_PACKAGES)] + ([str(extra)] if extra else [])
+    site = [str(LAUNCH_SPACE / SITE_PACKAGES)] + ([str(humble)] if humble else [])
     env["PYTHONPATH"] = os.pathsep.join(site[::-1] + [env["PYTHONPATH"]])
     env["LD_LIBRARY_PATH"] = f"{LAUNCH_SPACE / 'lib'}{os.pathsep}{env['LD_LIBRARY_PATH']}"
     env["AVS_VENV_BIN"] = str(ros_build.python.parent)
     # the node scripts start with "#!/usr/bin/env python3": the venv is active, as for a user
     env["PATH"] = f"{ros_build.python.parent}{os.pathsep}{env['PATH']}"
-    env["ROS_LOG_DIR"] = str(tmp_path_factory.mktemp("ros_log"))
     # exported once per build (the first start exports the shipped model for onnxruntime)
     env["AVS_ONNX_CACHE"] = str(ROS_BUILD / "onnx_cache")
+    return env
+
+
+@pytest.fixture(params=list(LAUNCH_SETS))
+def launch_env(request, ros_build, tmp_path_factory) -> dict:
+    """Environment running ``ros2 launch`` under one launch set (jazzy-era or humble)."""
+    name = request.param
+    prefix, humble = LAUNCH_SETS[name]
+    env = launch_environment(ros_build, humble)
+    _need(env is not None, f"composition_interfaces not built in {LAUNCH_SPACE}")
+    _need(humble is None or (humble / "launch").is_dir(), f"Humble's launch set not in {humble}")
+    env["ROS_LOG_DIR"] = str(tmp_path_factory.mktemp("ros_log"))
     probe = subprocess.run(
         [str(ros_build.python), "-c", "import importlib.metadata as m, launch_ros, ros2launch;"
          " print(m.version('launch'))"], env=env, cwd=ROS_BUILD, capture_output=True,
