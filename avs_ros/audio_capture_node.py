@@ -101,7 +101,8 @@ class AudioCaptureNode(Node):
         return None, pyaudio.paContinue
 
     def close(self) -> None:
-        """End the stream (without waiting for queued buffers) and release PortAudio."""
+        """Stop the stream (its callback ends it once ``_closing`` is set) and release
+        PortAudio."""
         self._closing = True
         if not self.stream.is_stopped():
             self.stream.stop_stream()

@@ -1,7 +1,9 @@
 """``avs_node``: audio-visual segmentation of a camera stream with its audio (lifecycle node).
 
 Lifecycle: configure reads the parameters (see :mod:`avs_ros.core.node_config`), picks the
-audio message flavour and creates the publishers; activate loads the model and subscribes;
+audio message flavour and the backend (exporting the ONNX file once where needed, see
+:mod:`avs_ros.core.model_source`) and creates the publishers; activate loads the model and
+subscribes;
 deactivate unsubscribes and frees the model; cleanup removes the publishers. With
 ``autostart: true`` the node configures and activates itself. Parameter changes are checked
 at once (a bad value is rejected with its reason) and take effect at the next configure.

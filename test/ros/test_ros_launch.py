@@ -200,8 +200,6 @@ def launch_environment(ros_build, humble: Path | None = None) -> dict | None:
     env["AVS_VENV_BIN"] = str(ros_build.python.parent)
     # the node scripts start with "#!/usr/bin/env python3": the venv is active, as for a user
     env["PATH"] = f"{ros_build.python.parent}{os.pathsep}{env['PATH']}"
-    # exported once per build (the first start exports the shipped model for onnxruntime)
-    env["AVS_ONNX_CACHE"] = str(ROS_BUILD / "onnx_cache")
     return env
 
 
