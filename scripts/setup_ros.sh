@@ -159,7 +159,8 @@ fi
 LAUNCH_DEPS=('osrf-pycommon==2.0.2' 'psutil>=5.9' 'netifaces==0.11.0')
 launch_src=$(realpath -m "${AVS_ROS2_LAUNCH:-$root/../shared/ros2_launch}")
 launch_key=""
-if [ -d "$launch_src/wheels" ] && [ -d "$launch_src/composition_interfaces" ]; then
+if [ -d "$launch_src/wheels" ] && [ -d "$launch_src/humble" ] \
+    && [ -d "$launch_src/composition_interfaces" ]; then
   launch_key="$self_hash $(cd "$launch_src" && sha256sum wheels/*.whl humble/*.whl | sha256sum | cut -c1-16)"
   launch_stamp=$venv/.avs-ros2-launch
   if [ -f "$launch_stamp" ] && [ "$(cat "$launch_stamp")" = "$launch_key" ] \
