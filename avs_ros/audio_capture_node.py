@@ -17,13 +17,14 @@ import sys
 
 import rclpy
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
+from builtin_interfaces.msg import Time
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 
 from .core.capture import SampleClock, select_input_device
-from .ros_convert import ns_to_time
+from .core.shutdown import freeze_heap, ignore_interrupts
 
 
 class AudioCaptureNode(Node):
@@ -53,6 +54,7 @@ class AudioCaptureNode(Node):
         self.pub = self.create_publisher(AudioDataStamped, topic, qos)
         self.info_pub = self.create_publisher(AudioInfo, info_topic, qos)
         self.clock = SampleClock(self.rate)
+        self._closing = False
         self.pa = pyaudio.PyAudio()
         devices = [self.pa.get_device_info_by_index(i) for i in range(self.pa.get_device_count())]
         index = select_input_device(devices, device)
@@ -72,18 +74,38 @@ class AudioCaptureNode(Node):
         self.info_pub.publish(self.info)
 
     def _on_audio(self, data: bytes, frames: int, time_info, status):
-        """PortAudio callback (its own thread): stamp and publish one chunk."""
+        """PortAudio callback (its own thread): stamp and publish one chunk.
+
+        Ends the stream (``paComplete``) once the ROS context is shut down: Ctrl-C shuts the
+        context down from rclpy's signal handler before :meth:`close` runs, and a publish on
+        it would raise ``RCLError`` here, which PyAudio re-raises from ``stop_stream()``.
+        Another publish failure is logged and capture goes on.
+        """
         import pyaudio
 
+        if self._closing or not self.context.ok():
+            return None, pyaudio.paComplete
         stamp = self.clock.stamp(self.get_clock().now().nanoseconds, frames)
-        msg = AudioDataStamped(header=Header(stamp=ns_to_time(stamp), frame_id=self.frame_id))
+        # (not ros_convert.ns_to_time: that module brings PyTorch in, 10 s of start-up)
+        sec, nanosec = divmod(stamp, 1_000_000_000)
+        msg = AudioDataStamped(header=Header(stamp=Time(sec=sec, nanosec=nanosec),
+                                             frame_id=self.frame_id))
         msg.audio = AudioData(data=array.array("B", data))
-        self.pub.publish(msg)
+        try:
+            self.pub.publish(msg)
+        except Exception as exc:  # noqa: BLE001 - nothing may escape into PortAudio
+            if self._closing or not self.context.ok():
+                return None, pyaudio.paComplete
+            self.get_logger().error(f"publish failed: {type(exc).__name__}: {exc}",
+                                    throttle_duration_sec=5.0)
         return None, pyaudio.paContinue
 
     def close(self) -> None:
-        """Stop the stream and release PortAudio."""
-        self.stream.stop_stream()
+        """Stop the stream (its callback ends it once ``_closing`` is set) and release
+        PortAudio."""
+        self._closing = True
+        if not self.stream.is_stopped():
+            self.stream.stop_stream()
         self.stream.close()
         self.pa.terminate()
 
@@ -99,13 +121,15 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger("audio_capture_node").error(str(exc))
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        ignore_interrupts()
     finally:
+        ignore_interrupts()   # a second Ctrl-C must not break the cleanup below
         if node is not None:
             if hasattr(node, "stream"):
                 node.close()
             node.destroy_node()
         rclpy.try_shutdown()
+        freeze_heap()
     return 0
 
 

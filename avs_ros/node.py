@@ -1,7 +1,9 @@
 """``avs_node``: audio-visual segmentation of a camera stream with its audio (lifecycle node).
 
 Lifecycle: configure reads the parameters (see :mod:`avs_ros.core.node_config`), picks the
-audio message flavour and creates the publishers; activate loads the model and subscribes;
+audio message flavour and the backend (exporting the ONNX file once where needed, see
+:mod:`avs_ros.core.model_source`) and creates the publishers; activate loads the model and
+subscribes;
 deactivate unsubscribes and frees the model; cleanup removes the publishers. With
 ``autostart: true`` the node configures and activates itself. Parameter changes are checked
 at once (a bad value is rejected with its reason) and take effect at the next configure.
@@ -46,10 +48,11 @@ from .core.errors import AudioFormatError, StageError
 from .core.health import FrameGapCounter, IncidentLog, build_report, describe, silence_warning
 from .core.image_codec import mask_to_mono8, rgb_to_bgr8
 from .core.markers import object_markers
-from .core.model_source import load_backend
+from .core.model_source import load_planned, plan_model
 from .core.pairing import FramePairer
 from .core.pipeline import STAGES, LatencyStats, Pipeline
 from .core.postprocess import draw_overlay
+from .core.shutdown import freeze_heap, ignore_interrupts
 
 _TYPES = {"bool": ParameterType.PARAMETER_BOOL, "int": ParameterType.PARAMETER_INTEGER,
           "float": ParameterType.PARAMETER_DOUBLE, "str": ParameterType.PARAMETER_STRING,
@@ -118,9 +121,15 @@ class AvsNode(LifecycleNode):
                 cfg["audio_format"], cfg["audio_sample_rate"], cfg["audio_channels"])
             self._audio_reader = audio_msgs.AudioDataStampedReader(fmt)
             audio_msgs.preload(self._flavour)     # heavy imports here, not in a callback
-        except (ValueError, AudioFormatError) as exc:
-            self.get_logger().error(f"configure failed: {exc}")
+            # the slow part (an ONNX export, once per checkpoint) happens here, not at activate
+            self._plan = plan_model(cfg["preset"], cfg["checkpoint"], cfg["backend"],
+                                    cfg["device"], tuple(cfg["image_size"])
+                                    if any(cfg["image_size"]) else None)
+        except Exception as exc:  # noqa: BLE001 - any failure fails the transition
+            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
             return TransitionCallbackReturn.FAILURE
+        for note in self._plan.notes:
+            self.get_logger().info(note)
         self._audio_cls = getattr(module, audio_msgs.FLAVOURS[self._flavour])
         self._info_cls = module.AudioInfo
         cfg["audio_topic"] = cfg["audio_topic"] or (
@@ -143,9 +152,7 @@ class AvsNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         cfg = self._cfg
         try:
-            loaded = load_backend(cfg["preset"], cfg["checkpoint"], cfg["backend"],
-                                  cfg["device"], cfg["threads"],
-                                  tuple(cfg["image_size"]) if any(cfg["image_size"]) else None)
+            loaded = load_planned(self._plan, cfg["device"], cfg["threads"])
             names = cfg["class_names"] if any(cfg["class_names"]) else loaded.class_names
             # The overlay is drawn after the mask is out (see _process), not in the pipeline;
             # nothing the node publishes needs the frame-size probability map; objects are
@@ -182,8 +189,8 @@ class AvsNode(LifecycleNode):
         self._worker.start()
         self._timers = [self.create_timer(cfg["diagnostics_period_s"], self._publish_diagnostics),
                         self.create_timer(cfg["no_input_warning_s"], self._warn_if_silent)]
-        self.get_logger().info(f"active: {loaded.source} on {cfg['backend']}/{cfg['device']}, "
-                               f"input {tuple(loaded.backend.image_size)}")
+        self.get_logger().info(f"active: {loaded.source} on {self._plan.backend}/"
+                               f"{cfg['device']}, input {tuple(loaded.backend.image_size)}")
         return ret
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -421,12 +428,14 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger("avs_node").error(f"invalid parameter: {exc}")
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        ignore_interrupts()
     finally:
+        ignore_interrupts()   # a second Ctrl-C must not break the cleanup below
         if node is not None:
             node._release()
             node.destroy_node()
         rclpy.try_shutdown()
+        freeze_heap()
     return 0
 
 

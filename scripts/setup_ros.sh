@@ -15,9 +15,19 @@
 #   install/                       avs_ros (merged install space; install/setup.sh)
 #   fixtures/ros_drivers/install/  audio_common_msgs, ros-drivers flavour
 #   fixtures/mgonzs13/install/     audio_common_msgs, mgonzs13 flavour
+#   ros2_launch/install/           composition_interfaces (only with the launch wheels, below)
+#   launch_humble/                 Humble's launch/launch_ros/ros2cli (pip --target; tests put
+#                                  it first on PYTHONPATH to run `ros2 launch` under Humble's)
 #   python                         path of the venv's python the spaces were built for
 #   logs/<phase>.log               full output of each phase
-# Environment: AVS_ROS_JOBS (compile jobs, default: number of CPUs).
+#
+# The ROS 2 launch system (launch, launch_ros, ros2launch, ros2cli) has no wheels on PyPI.
+# Where the folder $AVS_ROS2_LAUNCH (default: ../shared/ros2_launch beside the repo; see its
+# README) holds them, built from the upstream sources, its wheels/ (the Jazzy-era set) are
+# installed into the venv, its humble/ set into build/ros/launch_humble, and its
+# composition_interfaces (which launch_ros imports) is built with colcon; without the folder
+# this step is skipped and the `ros2 launch` tests skip (or fail under AVS_REQUIRE_ROS).
+# Environment: AVS_ROS_JOBS (compile jobs, default: number of CPUs), AVS_ROS2_LAUNCH.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -144,6 +154,34 @@ else
   echo "$self_hash" >"$install_stamp"
 fi
 
+# ---- 1b. the ROS 2 launch system, where its wheels are available ------------------------
+# Pure-Python dependencies of the launch wheels (ros2cli of Humble also imports netifaces).
+LAUNCH_DEPS=('osrf-pycommon==2.0.2' 'psutil>=5.9' 'netifaces==0.11.0')
+launch_src=$(realpath -m "${AVS_ROS2_LAUNCH:-$root/../shared/ros2_launch}")
+launch_key=""
+if [ -d "$launch_src/wheels" ] && [ -d "$launch_src/humble" ] \
+    && [ -d "$launch_src/composition_interfaces" ]; then
+  launch_key="$self_hash $(cd "$launch_src" && sha256sum wheels/*.whl humble/*.whl | sha256sum | cut -c1-16)"
+  launch_stamp=$venv/.avs-ros2-launch
+  if [ -f "$launch_stamp" ] && [ "$(cat "$launch_stamp")" = "$launch_key" ] \
+      && [ -d "$out/launch_humble/launch" ]; then
+    say "ROS 2 launch wheels already installed"
+  else
+    install_launch() {
+      "$py" -m pip install --disable-pip-version-check "${LAUNCH_DEPS[@]}" &&
+      "$py" -m pip install --disable-pip-version-check --no-deps --force-reinstall \
+        "$launch_src"/wheels/*.whl &&
+      rm -rf "$out/launch_humble" &&
+      "$py" -m pip install --disable-pip-version-check --no-deps --target "$out/launch_humble" \
+        "$launch_src"/humble/*.whl
+    }
+    phase pip-install-launch install_launch
+    echo "$launch_key" >"$launch_stamp"
+  fi
+else
+  say "no ROS 2 launch wheels in $launch_src: the ros2 launch tests will skip"
+fi
+
 # ---- 2. include paths of the wheels' exported CMake targets -----------------------------
 # The wheels' *Export.cmake files name the include folders of the machine that built them
 # (/opt/python/cp311-cp311/...), and CMake refuses a target whose include folder is missing.
@@ -236,6 +274,12 @@ pids+=($!)
 colcon_build build-fixture-mgonzs13 "$out/fixtures/mgonzs13" \
   "$root/$fx/audio_common_msgs_mgonzs13" "$fx/audio_common_msgs_mgonzs13" &
 pids+=($!)
+if [ -n "$launch_key" ]; then
+  colcon_build build-composition_interfaces "$out/ros2_launch" \
+    "$launch_src/composition_interfaces" \
+    "$(realpath -m --relative-to="$root" "$launch_src/composition_interfaces")" &
+  pids+=($!)
+fi
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ "$failed" -eq 0 ] || die "a colcon build failed (see above)"

@@ -1,6 +1,7 @@
 """Which model the runtime loads (no ROS needed; small LightAVSeg-T at 64x64)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -40,8 +41,8 @@ def test_shipped_default_is_not_used_for_another_preset(monkeypatch, tmp_path):
 
 
 def test_backend_and_checkpoint_must_fit(tmp_path):
-    with pytest.raises(ValueError, match="needs checkpoint set to an .onnx"):
-        load_backend("lightavseg_t", "", backend="onnxruntime")
+    with pytest.raises(FileNotFoundError):
+        load_backend("lightavseg_t", str(tmp_path / "missing.pt"), backend="onnxruntime")
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"")
     with pytest.raises(ValueError, match="use backend 'onnxruntime'"):
@@ -50,3 +51,36 @@ def test_backend_and_checkpoint_must_fit(tmp_path):
         load_backend("lightavseg_t", str(onnx), backend="onnxruntime", image_size=(64, 64))
     with pytest.raises(ValueError, match="backend must be"):
         load_backend("lightavseg_t", backend="tensorrt")
+
+
+def test_onnxruntime_and_auto_export_a_pt_once_and_match_torch(monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("AVS_ONNX_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(2)
+    path = save_checkpoint(build_model("lightavseg_t"), tmp_path / "m.pt", class_names=["bg", "x"])
+    plan = model_source.plan_model("lightavseg_t", str(path), "onnxruntime",
+                                   image_size=(64, 64))
+    assert plan.backend == "onnxruntime" and plan.path.parent == tmp_path / "cache"
+    assert plan.source == str(path) and any("exported to" in n and str(plan.path) in n
+                                            for n in plan.notes)
+    again = model_source.plan_model("lightavseg_t", str(path), "auto", image_size=(64, 64))
+    assert again.backend == "onnxruntime" and again.path == plan.path
+    assert again.notes[0] == "backend auto: onnxruntime" and "reusing the cached" in again.notes[1]
+    ort_model = model_source.load_planned(again, threads=1)
+    ref = load_backend("lightavseg_t", str(path), "torch", threads=1, image_size=(64, 64))
+    assert ort_model.backend.name == "onnxruntime" and ort_model.class_names == ["bg", "x"]
+    assert ort_model.contract == ref.contract and ort_model.source == str(path)
+    image = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    audio = np.random.default_rng(1).standard_normal((1, 1, 96, 64)).astype(np.float32)
+    np.testing.assert_allclose(ort_model.backend.infer(image, audio),
+                               ref.backend.infer(image, audio), atol=1e-3)
+
+
+def test_auto_without_onnxruntime_runs_torch_and_says_why(monkeypatch, tmp_path):
+    # as if onnxruntime were not installed (available_providers() is [] then)
+    monkeypatch.setattr(model_source, "available_providers", lambda: [])
+    plan = model_source.plan_model("lightavseg_t", "", "auto")
+    assert plan.backend == "torch" and "onnxruntime is not installed" in plan.notes[0]
+    monkeypatch.setattr(model_source, "available_providers", lambda: ["CPUExecutionProvider"])
+    plan = model_source.plan_model("lightavseg_t", "", "auto", device="cuda")
+    assert plan.backend == "torch" and "no CUDAExecutionProvider" in plan.notes[0]

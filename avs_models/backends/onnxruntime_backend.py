@@ -33,10 +33,9 @@ def available_providers() -> list[str]:
 
 def default_trt_cache() -> Path:
     """Where TensorRT engines are cached: ``$XDG_CACHE_HOME/avs_ros/trt`` (~/.cache/...)."""
-    import os
+    from ..onnx_cache import cache_root
 
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "avs_ros" / "trt"
+    return cache_root() / "trt"
 
 
 class OnnxRuntimeBackend(Backend):

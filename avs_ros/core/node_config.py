@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from avs_models.backends import BACKENDS
 from avs_models.registry import PRESETS
 
 from .audio_buffer import BYTE_FORMATS, MAX_CHANNELS, MAX_RATE_HZ, MIN_RATE_HZ
 from .audio_msgs import FLAVOURS
+from .model_source import BACKEND_CHOICES
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,11 @@ PARAMETERS: tuple[Param, ...] = (
     Param("preset", "str", "lightavseg_t",
           "model preset (ignored when the checkpoint names its own)", _one_of(PRESETS)),
     Param("checkpoint", "str", "",
-          "avs_ros/1 .pt checkpoint (torch) or .onnx file (onnxruntime); empty: the shipped "
-          "default model if installed, else the preset with RANDOM weights (warned)"),
-    Param("backend", "str", "torch", "inference backend", _one_of(BACKENDS)),
+          "avs_ros/1 .pt checkpoint or .onnx file; empty: the shipped default model if "
+          "installed, else the preset with RANDOM weights (warned)"),
+    Param("backend", "str", "auto",
+          "'auto' (onnxruntime when installed, a .pt exported to ONNX once and cached; else "
+          "torch), 'onnxruntime' (same export) or 'torch'", _one_of(BACKEND_CHOICES)),
     Param("device", "str", "cpu", "'cpu', 'cuda' or 'cuda:N'", _device),
     Param("threads", "int", 0, "intra-op CPU threads; 0 = the library's default",
           _range(0, 256)),

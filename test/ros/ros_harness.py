@@ -72,6 +72,8 @@ class RosBuild:
         env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         env["RMW_IMPLEMENTATION"] = "rmw_fastrtps_cpp"
         env["PYTHONUNBUFFERED"] = "1"
+        # backend auto exports the model to ONNX once: keep that with the build, not in ~
+        env.setdefault("AVS_ONNX_CACHE", str(ROS_BUILD / "onnx_cache"))
         return env
 
     def run_python(self, args: list[str], *spaces: str,

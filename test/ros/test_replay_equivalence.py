@@ -64,7 +64,9 @@ def test_node_publishes_the_masks_of_avs_replay(ros_build, tmp_path):
     expected = _replay_masks(bag, tmp_path / "replay")
     _playlist(bag, tmp_path / "playlist.jsonl")
     ns = f"/avs_test_{ros_build.token}_equiv"
-    params = {"autostart": True, "preset": "lightavseg_t", "image_size": [64, 64],
+    # backend torch, as the replay above (the node's default, auto, would run ONNX Runtime)
+    params = {"autostart": True, "preset": "lightavseg_t", "backend": "torch",
+              "image_size": [64, 64],
               "threads": 1, "score_threshold": THRESHOLD, "min_area_px": 16,
               "max_skew_s": 0.15, "audio_buffer_s": 5.0, "input_reliability": "reliable",
               "image_topic": f"{ns}/camera/image_raw", "audio_type": "audio_data_stamped",
