@@ -313,6 +313,7 @@ class AvsNode(LifecycleNode):
         try:
             self._localizer.set_camera(CameraModel.from_camera_info(msg))
         except GeometryInputError as exc:
+            self._localizer.set_camera(None)
             self._incident(exc.kind, str(exc))
 
     def _on_depth(self, msg) -> None:

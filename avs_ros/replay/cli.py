@@ -114,6 +114,14 @@ def print_summary(data: dict, stream=sys.stdout) -> None:
           f"policy here: {rt.get('processed', 'n/a')} frames at {num(lat['realtime_fps'])} FPS, "
           f"{rt.get('dropped_superseded', 'n/a')} superseded, end-to-end p50 "
           f"{num(lat['realtime_p50_ms'])} ms", file=stream)
+    if data.get("geometry"):
+        from .geometry_eval import format_summary
+
+        geo = data["geometry"]
+        if geo["errors"]:
+            print(format_summary(geo["errors"]), file=stream)
+        print(f"3-D step p50 {num(geo['step_p50_ms'], '{:.2f}')} ms; incidents "
+              f"{geo['incidents'] or 'none'}", file=stream)
     if data["bad_messages"]:
         print(f"bad messages: {data['bad_messages']} (e.g. {data['bad_message_examples'][0]})",
               file=stream)

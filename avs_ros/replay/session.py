@@ -24,6 +24,7 @@ from ..bag.types import typestore
 from . import report
 from .engine import ProcessedFrame, ReplayEngine, Sink
 from .evaluation import Evaluator, FrameScore
+from .geometry_eval import GeometryEvaluator
 from .outputs import OutputBag, OverlayVideo
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class _Session(Sink):
         self.video = OverlayVideo(out / "overlay.mp4", fps) if opts.video else None
         self.table = report.FrameTable(out / "frames.csv")
         self.evaluator = Evaluator(model.backend.num_classes, reader.layout.gt_topic, self._emit)
+        self.geometry = GeometryEvaluator()
+        self.localizer = None           # the engine's, set once it exists
         self.processing_ms: list[float] = []
         marks = sorted({int(f * max(image_count - 1, 0)) for f in EXAMPLE_FRACTIONS})
         self._marks = set(marks)
@@ -72,10 +75,15 @@ class _Session(Sink):
     def frame(self, frame: ProcessedFrame):
         self.processing_ms.append(frame.result.timings_ms["total"])
         self.bag.frame(frame)
+        self.geometry.frame(frame, self.localizer.camera if self.localizer else None)
         self.evaluator.frame(frame)
 
     def ground_truth(self, event):
+        self.geometry.truth(event)
         self.evaluator.ground_truth(event)
+
+    def geometry_truth(self, event):
+        self.geometry.truth(event)
 
     def advance(self, now_ns):
         self.evaluator.advance(now_ns)
@@ -142,6 +150,7 @@ def replay(bag: str | Path, out: str | Path, model: LoadedModel,
         images = sum(c.msgcount for c in reader.connections
                      if c.topic == reader.layout.image_topic)
         session = _Session(out, reader, model, opts, _camera_fps(reader), images)
+        session.localizer = engine.localizer
         total = sum(c.msgcount for c in reader.connections)
         bar = None
         if progress:
@@ -176,5 +185,13 @@ def _write(out, reader, model, engine, session, t0, error) -> None:
     data = report.summary(reader.folder, reader.layout, model.source, model.random_weights,
                           engine.stats, session.evaluator, session.processing_ms, outputs,
                           time.perf_counter() - t0, error)
+    if engine.localizer is not None:
+        stats = engine.stats
+        data["geometry"] = {"topics": {"camera_info": reader.layout.camera_info_topic,
+                                       "depth": reader.layout.depth_topic},
+                            "errors": session.geometry.summary(),
+                            "incidents": dict(stats.geometry_incidents),
+                            "step_p50_ms": float(np.median(stats.geometry_ms))
+                            if stats.geometry_ms else None}
     report.write_json(out / "metrics.json", data)
     report.write_html(out, data, session.table.rows, session.examples)
