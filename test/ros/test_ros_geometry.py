@@ -93,15 +93,15 @@ def test_bearings_and_positions_from_depth_and_camera_info(run, name, depth_m):
         assert o["extent"][2] == pytest.approx(0.0, abs=1e-3)       # a plane: no depth spread
     # markers: DELETEALL, then per object an arrow camera -> position, sphere, cube, label
     markers = out["markers"][stamp]
-    arrows = [m for m in markers if m["type"] == 0]
-    spheres = [m for m in markers if m["type"] == 2]
+    arrows = [m for m in markers if (m["ns"], m["type"]) == ("ray", 0)]
+    spheres = [m for m in markers if (m["ns"], m["type"]) == ("position", 2)]
     assert len(arrows) == len(spheres) == len(objects)
     assert {m["frame_id"] for m in markers} == {FRAME}
     for o, arrow, sphere in zip(objects, arrows, spheres):
         assert arrow["points"][0] == [0.0, 0.0, 0.0]
         assert arrow["points"][1] == pytest.approx(o["position"])
         assert sphere["position"] == pytest.approx(o["position"])
-    assert sum(m["type"] == 1 for m in markers) == len(objects)
+    assert sum((m["ns"], m["type"]) == ("extent", 1) for m in markers) == len(objects)
     target = out["targets"][stamp]
     assert target["frame_id"] == FRAME and target["point"] == pytest.approx(best["position"])
     assert alive
