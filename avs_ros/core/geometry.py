@@ -34,11 +34,13 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from .postprocess import SoundingObject
+if TYPE_CHECKING:      # only its fields are read: no torch import through avs_models here
+    from .postprocess import SoundingObject
 
 #: distortion models of sensor_msgs/distortion_models.hpp that OpenCV undistorts
 PINHOLE_MODELS = {"plumb_bob": (5,), "rational_polynomial": (8,)}
