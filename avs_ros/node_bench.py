@@ -11,11 +11,7 @@ queued behind it. The node's own per-stage
 figures come from its ``/diagnostics`` (p50 over its last 100 frames). Printed: median and
 p95 end-to-end latency, the node's model-inference time (``Backend.infer``), and the
 difference (overhead: DDS transport both ways, image decode, resize, log-mel, post-processing,
-overlay, message building). With ``--depth`` the frames are SynthAVS stream frames (4 objects)
-with their registered 16UC1 depth and camera_info (:mod:`avs_models.data.synth.depth`),
-published just before each image with its stamp, and the node's 3-D step
-(``geometry_p50_ms``: bearings and positions of the frame's objects) is printed with the
-objects per frame and the share located. Unless FASTDDS_DEFAULT_PROFILES_FILE is set, both processes use
+overlay, message building). Unless FASTDDS_DEFAULT_PROFILES_FILE is set, both processes use
 the package's ``config/fastdds_large_data.xml`` (images larger than Fast DDS's default 512 KiB
 shared-memory segment otherwise go over UDP fragments, which are lost under load and repaired
 only at the next heartbeat, seconds later).
@@ -24,6 +20,11 @@ ROS environment: with ``--ros-build DIR`` (default ``build/ros`` when it exists:
 scripts/setup_ros.sh) the command re-runs itself in that build's environment (its install
 spaces and the ros-drivers audio_common_msgs fixture, over the venv it was built with);
 without one it runs in the current, sourced, ROS 2 environment.
+
+With ``--depth`` the frames are SynthAVS stream frames (4 objects) with their registered
+16UC1 depth and camera_info (:mod:`avs_models.data.synth.depth`), published just before each
+image with its stamp, and the node's 3-D step (``geometry_p50_ms``: bearings and positions of
+the frame's objects) is printed with the objects per frame and the share located.
 """
 from __future__ import annotations
 

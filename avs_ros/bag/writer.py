@@ -6,7 +6,10 @@ audio_common_msgs flavour (ros-drivers: AudioDataStamped on ``/audio/audio_stamp
 AudioInfo on ``/audio/audio_info`` at the start and every 5 s, as audio_capture does;
 mgonzs13: AudioStamped on ``/audio``), ``/avs/gt_mask`` (mono8 class ids, the image's stamp)
 where ground truth exists, and ``/avs/clip`` (std_msgs/String, the clip's name, before its
-first frame).
+first frame). Frames with depth (``avs bag --depth``) add, with the image's stamp and arrival,
+``/camera/camera_info`` (sensor_msgs/CameraInfo), ``/camera/depth_registered/image_raw``
+(16UC1 mm, registered to the image) and the geometry's ground truth ``/avs/gt_depth`` (32FC1
+m) and ``/avs/gt_instances`` (mono8 instance ids).
 
 Receive (log) times model a live recording: an audio message arrives
 :data:`AUDIO_DELAY_NS` after its last sample, an image :data:`IMAGE_DELAY_NS` after its stamp.

@@ -15,9 +15,9 @@ column u, row v with pixel centres at integer coordinates (OpenCV, ``sensor_msgs
   yaw); elevation = atan2(-y, hypot(x, z)), positive UP. 0/0 is the optical axis.
 - **Position** (m, optical frame): the (lower) median of the mask's valid depths Z (robust to
   holes, flying pixels at the borders and a mask that spills onto the background) along the
-  bearing ray: Z * (x̄, ȳ, 1). Valid depth: finite, > 0 (0 is "no return" in 16UC1 and 32FC1 alike)
-  and inside ``depth_range_m``. Fewer valid pixels than ``min_valid_fraction`` of the mask:
-  no position.
+  bearing ray: Z * (x̄, ȳ, 1). Valid depth: finite, > 0 (0 is "no return" in 16UC1 and
+  32FC1 alike) and inside ``depth_range_m``. Fewer valid pixels than ``min_valid_fraction``
+  of the mask: no position.
 - **Extent** (m): x and y: Z times the span in normalised coordinates of the mask's box
   (outer pixel edges, through the centroid): its silhouette at the median depth; z: the
   10th-90th percentile spread of the valid depths.

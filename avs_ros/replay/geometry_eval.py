@@ -106,7 +106,8 @@ class GeometryEvaluator:
                        if m["bearing_error_deg"] is not None]
         return {"frames": self.frames, "sounding_instances": self.instances,
                 "matched": len(self.matches), "matched_j_ge_0_5": len(good),
-                "bearing_error_deg_p50": pct(bearing, 50), "bearing_error_deg_p95": pct(bearing, 95),
+                "bearing_error_deg_p50": pct(bearing, 50),
+                "bearing_error_deg_p95": pct(bearing, 95),
                 "bearing_error_deg_p50_all_matches": pct(all_bearing, 50),
                 "with_position": len(located),
                 "position_error_m_p50": pct([m["position_error_m"] for m in located], 50),

@@ -88,7 +88,8 @@ def test_bearings_and_positions_from_depth_and_camera_info(run, name, depth_m):
         assert (x / z, y / z) == pytest.approx((ref[0] / ref[2], ref[1] / ref[2]), abs=1e-4)
         bx, by, bz = o["bearing"]
         assert o["azimuth_deg"] == pytest.approx(math.degrees(math.atan2(-bx, bz)))
-        assert o["elevation_deg"] == pytest.approx(math.degrees(math.atan2(-by, math.hypot(bx, bz))))
+        assert o["elevation_deg"] == pytest.approx(
+            math.degrees(math.atan2(-by, math.hypot(bx, bz))))
         assert o["valid_depth_fraction"] > (0.5 if name != "recovered" else 0.99)
         assert o["extent"][2] == pytest.approx(0.0, abs=1e-3)       # a plane: no depth spread
     # markers: DELETEALL, then per object an arrow camera -> position, sphere, cube, label
