@@ -51,7 +51,7 @@ DEPTH_ENCODINGS = {"16UC1": (np.uint16, 0.001), "mono16": (np.uint16, 0.001),
 #: and column; the mean ray is moved by the offset of the grid's pixel mean from the mask's
 #: centroid, exact for a pinhole camera), which keeps the 3-D step near 0.1 ms per object at
 #: 640x480; the median depth moves by a fraction of the noise
-MAX_SAMPLES = 4096
+MAX_SAMPLES = 2048
 _CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-10)
 
 
