@@ -3,6 +3,7 @@ projection (cv2.projectPoints / cv2.fisheye.projectPoints) rather than our formu
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -191,3 +192,27 @@ def test_object_region_separates_same_class_regions_in_one_box():
     big = max(objects, key=lambda o: o.area)
     region = object_region(mask, big, objects)
     assert int(region.sum()) == big.area
+
+
+def test_markers_in_3d_where_geometry_exists():
+    from avs_ros.core.geometry import NO_GEOMETRY, ObjectGeometry
+    from avs_ros.core.markers import object_markers
+    from avs_ros.core.postprocess import make_palette
+
+    mask = np.zeros((48, 64), np.uint8)
+    mask[5:15, 5:15] = 1
+    mask[30:40, 30:60] = 1
+    objects = Postprocessor(1).objects(mask, mask.astype(np.float32))
+    ray = (0.0, 0.6, 0.8)
+    located = ObjectGeometry(ray, 0.0, -36.87, (0.0, 1.2, 1.6), (0.3, 0.2, 0.05), 0.9, "ok")
+    bearing_only = replace(located, position=None, extent=(0.0, 0.0, 0.0), status="no_depth")
+    specs = object_markers(objects, make_palette(), 0.001, geometry=[located, bearing_only])
+    kinds = [(s.kind, s.ns, s.id) for s in specs]
+    assert kinds == [("arrow", "ray", 0), ("sphere", "position", 0), ("cube", "extent", 0),
+                     ("label", "label", 0), ("arrow", "ray", 1), ("label", "label", 1)]
+    assert specs[0].points == ((0.0, 0.0, 0.0), (0.0, 1.2, 1.6))
+    assert specs[2].scale == (0.3, 0.2, 0.05) and specs[2].rgba[3] < 1
+    assert specs[4].points[1] == pytest.approx((0.0, 0.6, 0.8))      # 1 m along the bearing
+    assert specs[3].text.endswith("2.00 m")
+    flat = object_markers(objects, make_palette(), 0.001, geometry=[NO_GEOMETRY] * 2)
+    assert [s.kind for s in flat] == ["box", "label", "box", "label"]

@@ -128,6 +128,11 @@ def test_replay_reports_bearing_and_position_errors(depth_bag, tmp_path):
     with AnyReader([out / "bag"]) as reader:
         conn = next(c for c in reader.connections if c.topic == "/avs_node/objects")
         msgs = [reader.deserialize(raw, conn.msgtype) for _, _, raw in reader.messages([conn])]
+    with AnyReader([out / "bag"]) as reader:
+        conn = next(c for c in reader.connections if c.topic == "/avs_node/markers")
+        markers = [m for _, _, raw in reader.messages([conn])
+                   for m in reader.deserialize(raw, conn.msgtype).markers]
+    assert {(m.ns, m.type) for m in markers} >= {("ray", 0), ("position", 2), ("extent", 1)}
     objects = [o for m in msgs for o in m.objects]
     assert objects, "the random model found no objects: nothing was located"
     assert all(o.has_bearing and o.frame_id == "camera" for o in objects)
