@@ -47,10 +47,9 @@ PINHOLE_MODELS = {"plumb_bob": (5,), "rational_polynomial": (8,)}
 FISHEYE_MODELS = {"equidistant": (4,)}
 DEPTH_ENCODINGS = {"16UC1": (np.uint16, 0.001), "mono16": (np.uint16, 0.001),
                    "32FC1": (np.float32, 1.0)}
-#: most pixels sampled per object: larger masks are read on a strided grid (every s-th row
-#: and column; the mean ray is moved by the offset of the grid's pixel mean from the mask's
-#: centroid, exact for a pinhole camera), which keeps the 3-D step near 0.1 ms per object at
-#: 640x480; the median depth moves by a fraction of the noise
+#: most depth samples per object: larger masks are read on a strided grid (every s-th row and
+#: column) for the median, which moves by a fraction of the noise (the mean ray uses every
+#: pixel)
 MAX_SAMPLES = 2048
 _CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-10)
 
@@ -267,23 +266,22 @@ NO_GEOMETRY = ObjectGeometry(None, math.nan, math.nan, None, (0.0, 0.0, 0.0), 0.
 
 
 def object_region(mask: np.ndarray, obj: SoundingObject,
-                  objects: Sequence[SoundingObject], stride: int = 1) -> np.ndarray:
+                  objects: Sequence[SoundingObject]) -> np.ndarray:
     """The object's own pixels inside its box: bool [h, w] (True = the object) for the crop
-    ``mask[y:y + h, x:x + w]``, or for its grid ``[::stride, ::stride]``. Another region of
-    the same class inside the box is cut away (connected components of the crop,
-    8-connectivity as the post-processor's) only when one exists, so the common case costs
-    one comparison."""
+    ``mask[y:y + h, x:x + w]``. Another region of the same class inside the box is cut away
+    (connected components of the crop, 8-connectivity as the post-processor's) only when one
+    exists, so the common case costs one comparison."""
     crop = mask[obj.y:obj.y + obj.height, obj.x:obj.x + obj.width]
     shared = any(o is not obj and o.class_id == obj.class_id and o.x < obj.x + obj.width
                  and obj.x < o.x + o.width and o.y < obj.y + obj.height
                  and obj.y < o.y + o.height for o in objects)
     if not shared:
-        return crop[::stride, ::stride] == obj.class_id
+        return crop == obj.class_id
     n, labels, stats, _ = cv2.connectedComponentsWithStats(
         (crop == obj.class_id).view(np.uint8), connectivity=8)
     own = [k for k in range(1, n) if stats[k, 4] == obj.area] or \
         [1 + int(np.argmax(stats[1:, 4]))]
-    return labels[::stride, ::stride] == own[0]
+    return labels == own[0]
 
 
 class Localizer:
@@ -367,30 +365,23 @@ class Localizer:
         return out, incidents
 
     def _one(self, obj, objects, mask, cam, rays, depth: DepthImage | None) -> ObjectGeometry:
-        s = max(1, math.ceil(math.sqrt(obj.area / MAX_SAMPLES)))
-        grid = (slice(obj.y, obj.y + obj.height, s), slice(obj.x, obj.x + obj.width, s))
-        region = object_region(mask, obj, objects, s)
-        xs, ys = rays[0][grid][region], rays[1][grid][region]
-        mx, my = float(xs.mean(dtype=np.float64)), float(ys.mean(dtype=np.float64))
-        # the grid's pixel mean (the centroid when s = 1) and the box's edges through it
-        n = xs.size
-        u = obj.x + s * float(region.sum(axis=0) @ np.arange(region.shape[1])) / n
-        v = obj.y + s * float(region.sum(axis=1) @ np.arange(region.shape[0])) / n
-        cu, cv = obj.centroid_x, obj.centroid_y
-        (cx, cy), (gx, gy), (left, _), (right, _), (_, top), (_, bottom) = cam.normalized(
-            np.array([[cu, cv], [u, v], [obj.x - 0.5, cv], [obj.x + obj.width - 0.5, cv],
-                      [cu, obj.y - 0.5], [cu, obj.y + obj.height - 0.5]]))
-        mx, my = mx + cx - gx, my + cy - gy    # grid mean ray moved to the centroid's
+        box = (slice(obj.y, obj.y + obj.height), slice(obj.x, obj.x + obj.width))
+        region = object_region(mask, obj, objects)
+        pixels = region.view(np.uint8)
+        mx = cv2.mean(rays[0][box], mask=pixels)[0]     # the mean ray of all mask pixels
+        my = cv2.mean(rays[1][box], mask=pixels)[0]
         norm = math.sqrt(mx * mx + my * my + 1.0)
         bearing = (mx / norm, my / norm, 1.0 / norm)
         az, el = bearing_angles(bearing)
         if depth is None:
             return ObjectGeometry(bearing, az, el, None, (0.0, 0.0, 0.0), 0.0, "no_depth")
-        z = depth.data[grid][region].astype(np.float32)   # (numpy's uint16 selection is slow)
+        s = max(1, math.ceil(math.sqrt(obj.area / MAX_SAMPLES)))
+        sampled = region[::s, ::s]
+        z = depth.data[box][::s, ::s][sampled].astype(np.float32)  # (uint16 sorts slowly)
         if depth.scale != 1.0:
             z *= np.float32(depth.scale)
         valid = z[(z >= self.near) & (z <= self.far)]     # NaN compares False
-        fraction = valid.size / max(1, xs.size)
+        fraction = valid.size / max(1, z.size)
         if fraction < self.min_valid_fraction or valid.size == 0:
             return ObjectGeometry(bearing, az, el, None, (0.0, 0.0, 0.0), float(fraction),
                                   "too_few_valid_depth")
@@ -402,6 +393,10 @@ class Localizer:
         k10, k90 = int(0.1 * (n - 1)), int(0.9 * (n - 1)) - k50
         low.partition(k10)
         high.partition(k90)
+        cu, cv = obj.centroid_x, obj.centroid_y     # the box's outer edges through the centroid
+        (left, _), (right, _), (_, top), (_, bottom) = cam.normalized(np.array(
+            [[obj.x - 0.5, cv], [obj.x + obj.width - 0.5, cv], [cu, obj.y - 0.5],
+             [cu, obj.y + obj.height - 0.5]]))
         extent = (zm * (right - left), zm * (bottom - top), float(high[k90] - low[k10]))
         return ObjectGeometry(bearing, az, el, (zm * mx, zm * my, zm), extent, float(fraction),
                               "ok")

@@ -42,6 +42,7 @@ class ReplayOptions:
     audio_info_topic: str = "/audio/audio_info"
     gt_topic: str = "/avs/gt_mask"
     clip_topic: str = "/avs/clip"
+    depth_topic: str = "/camera/depth_registered/image_raw"
     max_skew_s: float = 0.15
     audio_buffer_s: float = 5.0
     score_threshold: float = 0.5
@@ -141,7 +142,8 @@ def replay(bag: str | Path, out: str | Path, model: LoadedModel,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with BagReader(bag, opts.image_topic, opts.audio_topic, opts.audio_type,
-                   opts.audio_info_topic, opts.gt_topic, opts.clip_topic) as reader:
+                   opts.audio_info_topic, opts.gt_topic, opts.clip_topic,
+                   opts.depth_topic) as reader:
         pipeline = Pipeline(model.backend, model.contract, model.class_names,
                             opts.score_threshold, opts.min_area_px, overlay=True)
         _warm_up(pipeline, model)
