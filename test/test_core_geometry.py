@@ -216,3 +216,20 @@ def test_markers_in_3d_where_geometry_exists():
     assert specs[3].text.endswith("2.00 m")
     flat = object_markers(objects, make_palette(), 0.001, geometry=[NO_GEOMETRY] * 2)
     assert [s.kind for s in flat] == ["box", "label", "box", "label"]
+
+
+def test_extent_depth_spread_is_the_10_90_percentile_range():
+    cam, mask, _ = _scene()
+    depth = np.zeros(mask.shape, np.float32)
+    depth[100:200, 400:500] = np.linspace(1.0, 3.0, 100 * 100, dtype=np.float32).reshape(100, 100)
+    objects = Postprocessor(1).objects(mask, mask.astype(np.float32))
+    loc = Localizer()
+    loc.set_camera(cam)
+    loc.depth.push(DepthImage(0, depth, 1.0))
+    (geo,), _ = loc.locate(0, mask, objects)
+    from avs_ros.core.geometry import MAX_SAMPLES
+
+    step = math.ceil(math.sqrt(10_000 / MAX_SAMPLES))  # the depth sample grid
+    z = depth[100:200, 400:500][::step, ::step].ravel()
+    assert geo.position[2] == pytest.approx(np.sort(z)[(z.size - 1) // 2])
+    assert geo.extent[2] == pytest.approx(np.percentile(z, 90) - np.percentile(z, 10), abs=2e-3)

@@ -324,10 +324,9 @@ class Localizer:
 
         ``use_depth``: a depth topic is configured (its absence for this stamp is then an
         incident). Returns (geometries, incidents); incident kinds: ``camera_info_missing``
-        (none yet), ``bad_camera_info``
-        (another resolution than the image), ``bad_depth`` (another size), ``depth_missing``
-        (none within the tolerance), ``depth_invalid`` (an object with too little valid
-        depth; one per object)."""
+        (none yet), ``bad_camera_info`` (another resolution than the image), ``bad_depth``
+        (another size), ``depth_missing`` (none within the tolerance), ``depth_invalid`` (an
+        object with too little valid depth; one per object)."""
         incidents: list[tuple[str, str]] = []
         if not objects:
             return [], incidents
@@ -386,18 +385,23 @@ class Localizer:
             return ObjectGeometry(bearing, az, el, None, (0.0, 0.0, 0.0), float(fraction),
                                   "too_few_valid_depth")
         n = valid.size
-        k50 = (n - 1) // 2
+        k10, k50, k90 = int(0.1 * (n - 1)), (n - 1) // 2, int(0.9 * (n - 1))
         valid.partition(k50)         # single-kth partitions: numpy's multi-kth one is slower
         zm = float(valid[k50])       # the lower median
-        low, high = valid[:k50 + 1], valid[k50:]
-        k10, k90 = int(0.1 * (n - 1)), int(0.9 * (n - 1)) - k50
-        low.partition(k10)
-        high.partition(k90)
+        p10 = p90 = zm               # then the 10th / 90th percentile in the two halves
+        if k10 < k50:
+            low = valid[:k50]
+            low.partition(k10)
+            p10 = float(low[k10])
+        if k90 > k50:
+            high = valid[k50 + 1:]
+            high.partition(k90 - k50 - 1)
+            p90 = float(high[k90 - k50 - 1])
         cu, cv = obj.centroid_x, obj.centroid_y     # the box's outer edges through the centroid
         (left, _), (right, _), (_, top), (_, bottom) = cam.normalized(np.array(
             [[obj.x - 0.5, cv], [obj.x + obj.width - 0.5, cv], [cu, obj.y - 0.5],
              [cu, obj.y + obj.height - 0.5]]))
-        extent = (zm * (right - left), zm * (bottom - top), float(high[k90] - low[k10]))
+        extent = (zm * (right - left), zm * (bottom - top), p90 - p10)
         return ObjectGeometry(bearing, az, el, (zm * mx, zm * my, zm), extent, float(fraction),
                               "ok")
 
