@@ -366,9 +366,14 @@ class Localizer:
     def _one(self, obj, objects, mask, cam, rays, depth: DepthImage | None) -> ObjectGeometry:
         box = (slice(obj.y, obj.y + obj.height), slice(obj.x, obj.x + obj.width))
         region = object_region(mask, obj, objects)
-        pixels = region.view(np.uint8)
-        mx = cv2.mean(rays[0][box], mask=pixels)[0]     # the mean ray of all mask pixels
-        my = cv2.mean(rays[1][box], mask=pixels)[0]
+        cu, cv = obj.centroid_x, obj.centroid_y     # and the box's outer edges through it
+        (mx, my), (left, _), (right, _), (_, top), (_, bottom) = cam.normalized(np.array(
+            [[cu, cv], [obj.x - 0.5, cv], [obj.x + obj.width - 0.5, cv], [cu, obj.y - 0.5],
+             [cu, obj.y + obj.height - 0.5]]))
+        if cam.model != "none":     # the mean ray of all mask pixels (pinhole: the centroid's)
+            weight = region.astype(np.float32)
+            mx = float(np.einsum("ij,ij->", rays[0][box], weight)) / obj.area
+            my = float(np.einsum("ij,ij->", rays[1][box], weight)) / obj.area
         norm = math.sqrt(mx * mx + my * my + 1.0)
         bearing = (mx / norm, my / norm, 1.0 / norm)
         az, el = bearing_angles(bearing)
@@ -397,10 +402,6 @@ class Localizer:
             high = valid[k50 + 1:]
             high.partition(k90 - k50 - 1)
             p90 = float(high[k90 - k50 - 1])
-        cu, cv = obj.centroid_x, obj.centroid_y     # the box's outer edges through the centroid
-        (left, _), (right, _), (_, top), (_, bottom) = cam.normalized(np.array(
-            [[obj.x - 0.5, cv], [obj.x + obj.width - 0.5, cv], [cu, obj.y - 0.5],
-             [cu, obj.y + obj.height - 0.5]]))
         extent = (zm * (right - left), zm * (bottom - top), p90 - p10)
         return ObjectGeometry(bearing, az, el, (zm * mx, zm * my, zm), extent, float(fraction),
                               "ok")
