@@ -114,6 +114,7 @@ class CameraModel:
                       f"expected one of {sorted(PINHOLE_MODELS | FISHEYE_MODELS)} (or D = 0)")
         self.width, self.height = int(width), int(height)
         self.K = k.reshape(3, 3)
+        self._k_inv = np.linalg.inv(self.K)
         self.D = d
         self.model = model
         self._rays: tuple[np.ndarray, np.ndarray] | None = None
@@ -136,8 +137,8 @@ class CameraModel:
         [N, 2] (x/z, y/z) in the optical frame (the inverse of ``cv2.projectPoints``)."""
         pts = np.ascontiguousarray(uv, np.float64).reshape(-1, 1, 2)
         if self.model == "none":        # K^-1 (u, v, 1), skew included
-            homog = np.concatenate([pts.reshape(-1, 2), np.ones((pts.shape[0], 1))], axis=1)
-            out = np.linalg.solve(self.K, homog.T).T[:, :2]
+            flat = pts.reshape(-1, 2)
+            out = flat @ self._k_inv[:2, :2].T + self._k_inv[:2, 2]
         elif self.model in FISHEYE_MODELS:
             out = cv2.fisheye.undistortPoints(pts, self.K, self.D, criteria=_CRITERIA)
         else:
