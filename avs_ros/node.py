@@ -11,7 +11,10 @@ at once (a bad value is rejected with its reason) and take effect at the next co
 Inputs: ``image_topic`` (sensor_msgs/Image) and/or ``compressed_image_topic``; ``audio_topic``
 (audio_common_msgs AudioDataStamped + AudioInfo, or AudioStamped). Outputs, stamped with the
 input image's header: ``~/mask`` (mono8 class ids), ``~/overlay`` (bgr8), ``~/objects``
-(avs_ros/SoundingObjectArray), ``~/markers`` (MarkerArray), and ``/diagnostics``.
+(avs_ros/SoundingObjectArray), ``~/markers`` (MarkerArray), and ``/diagnostics``. With
+``camera_info_topic`` (and ``depth_topic``: registered depth) the objects get bearings (and
+3-D positions) in the image's optical frame (:mod:`avs_ros.core.geometry`), the markers are
+drawn in 3-D and ``~/target`` (geometry_msgs/PointStamped) carries the strongest located one.
 
 Threads: the executor runs the callbacks (decode, buffer, pair); one worker thread runs
 inference on the newest ready frame (:class:`~avs_ros.core.pairing.FramePairer`), so audio
@@ -30,12 +33,13 @@ import time
 import cv2
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
@@ -46,6 +50,7 @@ from .core import audio_msgs, node_config
 from .core.audio_buffer import AudioBuffer
 from .core.errors import AudioFormatError, StageError
 from .core.health import FrameGapCounter, IncidentLog, build_report, describe, silence_warning
+from .core.geometry import CameraModel, GeometryInputError, Localizer, decode_depth, strongest
 from .core.image_codec import mask_to_mono8, rgb_to_bgr8
 from .core.markers import object_markers
 from .core.model_source import load_planned, plan_model
@@ -64,8 +69,12 @@ INCIDENTS = ("bad_image", "bad_audio", "bad_audio_info", "image_stamp_backwards"
              "preprocess_error", "logmel_error", "inference_error", "postprocess_error",
              "publish_error", "pairing_error")
 #: counters whose rise during a diagnostics period makes the status WARN
+#: geometry incidents (:meth:`Localizer.locate`, depth and camera_info decoding) counted
+GEOMETRY_KINDS = ("bad_depth", "bad_camera_info", "depth_missing", "camera_info_missing",
+                  "depth_invalid")
 WATCHED = ("dropped_no_audio", "dropped_audio_gone", "audio_gaps", "audio_overlaps",
-           "audio_resets", "audio_rate_mismatches", "image_gaps", *INCIDENTS)
+           "audio_resets", "audio_rate_mismatches", "image_gaps", *INCIDENTS,
+           *GEOMETRY_KINDS[:-1])
 OUT_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -117,6 +126,12 @@ class AvsNode(LifecycleNode):
             self._flavour = audio_msgs.choose_flavour(module, cfg["audio_type"])
             if not (cfg["image_topic"] or cfg["compressed_image_topic"]):
                 raise ValueError("set image_topic and/or compressed_image_topic")
+            if cfg["depth_topic"] and not cfg["camera_info_topic"]:
+                raise ValueError("depth_topic needs camera_info_topic (positions need the "
+                                 "intrinsics)")
+            if cfg["depth_min_m"] >= cfg["depth_max_m"]:
+                raise ValueError(f"depth_min_m {cfg['depth_min_m']} must be below depth_max_m "
+                                 f"{cfg['depth_max_m']}")
             fmt = self._info_format or audio_msgs.PcmFormat.from_parameters(
                 cfg["audio_format"], cfg["audio_sample_rate"], cfg["audio_channels"])
             self._audio_reader = audio_msgs.AudioDataStampedReader(fmt)
@@ -142,6 +157,9 @@ class AvsNode(LifecycleNode):
                           MarkerArray, "~/markers", OUT_QOS),
                       "diagnostics": self.create_lifecycle_publisher(
                           DiagnosticArray, "/diagnostics", OUT_QOS)}
+        if cfg["camera_info_topic"]:
+            self._pubs["target"] = self.create_lifecycle_publisher(
+                PointStamped, "~/target", OUT_QOS)
         if cfg["publish_overlay"]:
             self._pubs["overlay"] = self.create_lifecycle_publisher(Image, "~/overlay", OUT_QOS)
         self.get_logger().info(f"configured: audio {self._flavour} on {cfg['audio_topic']}, "
@@ -176,7 +194,10 @@ class AvsNode(LifecycleNode):
                                    loaded.contract.window_samples, cfg["max_skew_s"])
         self._incidents = IncidentLog(cfg["log_throttle_s"])
         self._frame_gaps = FrameGapCounter()
-        self._latency = {k: LatencyStats() for k in ("age", "node", "handover", *STAGES)}
+        self._latency = {k: LatencyStats() for k in ("age", "node", "handover", "geometry",
+                                                      *STAGES)}
+        self._localizer = Localizer(cfg["depth_tolerance_s"], cfg["min_valid_depth_fraction"],
+                                    (cfg["depth_min_m"], cfg["depth_max_m"]))
         self._counts = {"frames_received": 0, "frames_processed": 0, "audio_messages": 0}
         self._previous: dict = {}
         self._heard = {"images": 0, "audio": 0}
@@ -223,6 +244,12 @@ class AvsNode(LifecycleNode):
         if self._flavour == "audio_data_stamped":
             self._subs.append(self.create_subscription(
                 self._info_cls, cfg["audio_info_topic"], self._on_audio_info, audio_qos))
+        if cfg["camera_info_topic"]:
+            self._subs.append(self.create_subscription(
+                CameraInfo, cfg["camera_info_topic"], self._on_camera_info, qos))
+        if cfg["depth_topic"]:
+            self._subs.append(self.create_subscription(Image, cfg["depth_topic"],
+                                                       self._on_depth, qos))
 
     def _release(self) -> None:
         """Stop the worker, unsubscribe, free the model (idempotent)."""
@@ -309,6 +336,21 @@ class AvsNode(LifecycleNode):
         if changed:
             self.get_logger().info(f"audio format from AudioInfo: {self._info_format}")
 
+    def _on_camera_info(self, msg) -> None:
+        try:
+            self._localizer.set_camera(CameraModel.from_camera_info(msg))
+        except GeometryInputError as exc:
+            self._localizer.set_camera(None)
+            self._incident(exc.kind, str(exc))
+
+    def _on_depth(self, msg) -> None:
+        try:
+            self._localizer.depth.push(decode_depth(
+                audio_msgs.stamp_to_ns(msg.header.stamp), msg.encoding, msg.height, msg.width,
+                msg.step, msg.data, msg.is_bigendian))
+        except GeometryInputError as exc:
+            self._incident(exc.kind, str(exc))
+
     # ---- inference ----------------------------------------------------------------------
     def _run_worker(self) -> None:
         stats = self._pairer.stats
@@ -342,11 +384,16 @@ class AvsNode(LifecycleNode):
         result = self._pipeline.process(rgb, paired.audio)
         self._pubs["mask"].publish(conv.fields_to_image(mask_to_mono8(result.mask), header))
         mask_ms = (time.perf_counter() - arrival) * 1e3
+        geometry = self._locate(paired.stamp_ns, result)
         self._pubs["objects"].publish(conv.objects_to_msg(
             header, result.objects, paired.stamp_ns - self._window_ns, paired.stamp_ns,
-            (time.perf_counter() - arrival) * 1e3))
+            (time.perf_counter() - arrival) * 1e3, geometry))
         self._pubs["markers"].publish(conv.markers_to_msg(header, object_markers(
-            result.objects, self._pipeline.palette, self._cfg["marker_m_per_px"])))
+            result.objects, self._pipeline.palette, self._cfg["marker_m_per_px"],
+            geometry=geometry, bearing_length_m=self._cfg["marker_bearing_length_m"])))
+        target = strongest(result.objects, geometry) if geometry else None
+        if target is not None:
+            self._pubs["target"].publish(conv.target_to_msg(header, geometry[target]))
         if "overlay" in self._pubs:
             p = self._pipeline
             overlay = draw_overlay(rgb, result.mask, p.palette, p.overlay_alpha, p.outline_px)
@@ -359,6 +406,19 @@ class AvsNode(LifecycleNode):
         for stage in STAGES:
             self._latency[stage].add(result.timings_ms[stage], done_s)
 
+    def _locate(self, stamp_ns: int, result) -> list | None:
+        """3-D geometry of the frame's objects (None without camera_info_topic); incidents
+        counted; its time goes to the ``geometry_p50_ms`` diagnostic."""
+        if "target" not in self._pubs:
+            return None
+        t0 = time.perf_counter()
+        geometry, incidents = self._localizer.locate(stamp_ns, result.mask, result.objects,
+                                                     bool(self._cfg["depth_topic"]))
+        self._latency["geometry"].add((time.perf_counter() - t0) * 1e3, time.monotonic())
+        for kind, text in incidents:
+            self._incident(kind, text)
+        return geometry
+
     # ---- health -------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         pairing, audio = self._pairer.stats, self._pairer.buffer.stats
@@ -368,7 +428,7 @@ class AvsNode(LifecycleNode):
         figures = {"fps": lat["age"].fps, "latency_p50_ms": lat["age"].p50,
                    "latency_p95_ms": lat["age"].p95, "node_latency_p50_ms": lat["node"].p50,
                    "node_latency_p95_ms": lat["node"].p95, "handover_p50_ms": lat["handover"].p50}
-        figures.update({f"{s}_p50_ms": lat[s].p50 for s in STAGES})
+        figures.update({f"{s}_p50_ms": lat[s].p50 for s in (*STAGES, "geometry")})
         counters = dict(self._counts)
         # every frame not processed; waiting_for_audio (before the audio stream started) is
         # listed apart from the audio losses below
@@ -383,7 +443,7 @@ class AvsNode(LifecycleNode):
                         audio_rate_mismatches=audio.rate_mismatches,
                         image_gaps=self._frame_gaps.gaps,
                         image_frames_missing=self._frame_gaps.missing)
-        for kind in INCIDENTS:
+        for kind in (*INCIDENTS, *GEOMETRY_KINDS):
             counters[kind] = self._incidents.counts.get(kind, 0)
         report = build_report(counters, self._previous, figures, WATCHED)
         self._previous = counters

@@ -24,6 +24,11 @@ ROS environment: with ``--ros-build DIR`` (default ``build/ros`` when it exists:
 scripts/setup_ros.sh) the command re-runs itself in that build's environment (its install
 spaces and the ros-drivers audio_common_msgs fixture, over the venv it was built with);
 without one it runs in the current, sourced, ROS 2 environment.
+
+With ``--depth`` the frames are SynthAVS stream frames (4 objects) with their registered
+16UC1 depth and camera_info (:mod:`avs_models.data.synth.depth`), published just before each
+image with its stamp, and the node's 3-D step (``geometry_p50_ms``: bearings and positions of
+the frame's objects) is printed with the objects per frame and the share located.
 """
 from __future__ import annotations
 
@@ -59,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=100, help="timed frames")
     parser.add_argument("--warmup", type=int, default=10, help="untimed frames first")
     parser.add_argument("--no-overlay", action="store_true", help="publish_overlay: false")
+    parser.add_argument("--depth", action="store_true",
+                        help="SynthAVS frames with registered depth and camera_info: time the "
+                             "node's 3-D step")
     parser.add_argument("--ros-build", default=None,
                         help="build/ros of scripts/setup_ros.sh (default: ./build/ros if any)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -84,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _argv(args: argparse.Namespace) -> list[str]:
     """The command line that gives ``args`` back (for the re-run)."""
-    out = [f"--{k.replace('_', '-')}" for k in ("no_overlay", "json") if getattr(args, k)]
+    out = [f"--{k.replace('_', '-')}" for k in ("no_overlay", "json", "depth")
+           if getattr(args, k)]
     for key in ("preset", "checkpoint", "backend", "device", "threads", "width", "height",
                 "frames", "warmup"):
         out += [f"--{key}", str(getattr(args, key))]
@@ -118,6 +127,8 @@ def _params(args, ns: str) -> str:
               "audio_topic": f"{ns}/audio", "audio_info_topic": f"{ns}/audio_info",
               "publish_overlay": not args.no_overlay, "max_skew_s": 1.0,
               "diagnostics_period_s": 0.5}
+    if args.depth:
+        params.update(camera_info_topic=f"{ns}/camera_info", depth_topic=f"{ns}/depth")
     return "/**:\n  ros__parameters:\n" + "".join(
         f"    {k}: {json.dumps(v)}\n" for k, v in params.items())
 
@@ -128,8 +139,10 @@ def _bench(args: argparse.Namespace) -> int:
     from audio_common_msgs.msg import AudioDataStamped, AudioInfo
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CameraInfo, Image
     from visualization_msgs.msg import MarkerArray
+
+    from avs_ros.msg import SoundingObjectArray
 
     ns = f"/avs_bench_{uuid.uuid4().hex[:8]}"
     exe = Path(get_package_prefix("avs_ros")) / "lib" / "avs_ros" / "avs_node"
@@ -149,7 +162,7 @@ def _bench(args: argparse.Namespace) -> int:
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     image_pub = node.create_publisher(Image, f"{ns}/image", qos)
     audio_pub = node.create_publisher(AudioDataStamped, f"{ns}/audio", qos)
-    info_pub = node.create_publisher(AudioInfo, f"{ns}/audio_info", qos)
+    audio_info_pub = node.create_publisher(AudioInfo, f"{ns}/audio_info", qos)
     masks: dict[int, float] = {}
     diagnostics: list[dict] = []
     node.create_subscription(Image, f"{ns}/avs_node/mask", lambda m: masks.setdefault(
@@ -173,8 +186,17 @@ def _bench(args: argparse.Namespace) -> int:
             rclpy.spin_once(node, timeout_sec=0.001)
 
     rng = np.random.default_rng(0)
-    frames = [array.array("B", rng.integers(0, 256, args.width * args.height * 3,
-                                            dtype=np.uint8).tobytes()) for _ in range(4)]
+    if args.depth:
+        frames, depths, camera = _synth_frames(args.height, args.width)
+        info_pub = node.create_publisher(CameraInfo, f"{ns}/camera_info", qos)
+        depth_pub = node.create_publisher(Image, f"{ns}/depth", qos)
+        located: dict[int, tuple[int, int]] = {}
+        node.create_subscription(SoundingObjectArray, f"{ns}/avs_node/objects", lambda m: (
+            located.setdefault(_stamp_ns(m.header), (len(m.objects), sum(
+                o.has_position for o in m.objects)))), qos)
+    else:
+        frames = [array.array("B", rng.integers(0, 256, args.width * args.height * 3,
+                                                dtype=np.uint8).tobytes()) for _ in range(4)]
     audio_end = [time.time_ns() - 2 * NS]
 
     def send_audio(until_ns: int) -> None:
@@ -196,6 +218,15 @@ def _bench(args: argparse.Namespace) -> int:
                     step=3 * args.width, data=frames[i % len(frames)])
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, NS)
         msg.header.frame_id = "camera"
+        if args.depth:
+            k = i % len(frames)
+            depth = Image(header=msg.header, height=args.height, width=args.width,
+                          encoding="16UC1", step=2 * args.width, data=depths[k])
+            info = CameraInfo(header=msg.header, height=args.height, width=args.width,
+                              distortion_model="plumb_bob", d=[0.0] * 5, k=camera.k,
+                              p=camera.p, r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0])
+            info_pub.publish(info)
+            depth_pub.publish(depth)
         sent = time.perf_counter()
         image_pub.publish(msg)
         try:
@@ -209,8 +240,8 @@ def _bench(args: argparse.Namespace) -> int:
     lost = 0
     try:
         spin_until(lambda: all(p.get_subscription_count() for p in
-                               (image_pub, audio_pub, info_pub)), 180, "avs_node to start")
-        info_pub.publish(AudioInfo(channels=1, sample_rate=16000, sample_format="S16LE",
+                               (image_pub, audio_pub, audio_info_pub)), 180, "avs_node to start")
+        audio_info_pub.publish(AudioInfo(channels=1, sample_rate=16000, sample_format="S16LE",
                                    bitrate=256000, coding_format="wave"))
         # Warm-up, also until both sides of DDS discovery are complete: the first messages
         # can be missed by a reader that has not matched the writer yet.
@@ -247,7 +278,8 @@ def _bench(args: argparse.Namespace) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
         os.unlink(f.name)
-    _report(args, np.asarray(e2e), lost, diagnostics[-1], cpu_ms)
+    _report(args, np.asarray(e2e), lost, diagnostics[-1], cpu_ms,
+            list(located.values()) if args.depth else None)
     return 0
 
 
@@ -261,11 +293,27 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _synth_frames(height: int, width: int, count: int = 8):
+    """SynthAVS stream frames (4 objects) as rgb8 bytes, their 16UC1 depth bytes and the
+    camera (:class:`~avs_models.data.synth.depth.PinholeCamera`)."""
+    from avs_models.data.synth.depth import DepthScene, PinholeCamera
+    from avs_models.data.synth.stream import stream
+
+    camera = PinholeCamera.with_fov((height, width))
+    frames, depths, scene = [], [], None
+    for f in stream(count / 5.0, fps=5.0, seed=3, size=(height, width), n_objects=4):
+        scene = scene or DepthScene(camera, f.n_objects, seed=3)
+        frames.append(array.array("B", f.image.tobytes()))
+        depths.append(array.array("B", scene.sensor_depth(f.instances).astype("<u2").tobytes()))
+    return frames, depths, camera
+
+
 def _stamp_ns(header) -> int:
     return header.stamp.sec * NS + header.stamp.nanosec
 
 
-def _report(args, e2e: np.ndarray, lost: int, diag: dict, cpu_ms: float) -> None:
+def _report(args, e2e: np.ndarray, lost: int, diag: dict, cpu_ms: float,
+            located: list[tuple[int, int]] | None = None) -> None:
     stage = {k: float(diag.get(f"{k}_p50_ms", "nan")) for k in
              ("handover", "preprocess", "logmel", "inference", "postprocess")}
     in_node = float(diag["node_latency_p50_ms"])
@@ -287,6 +335,14 @@ def _report(args, e2e: np.ndarray, lost: int, diag: dict, cpu_ms: float) -> None
                                                "audio_overlaps", "audio_resets",
                                                "audio_messages")},
     }
+    if located is not None:
+        objects = sum(n for n, _ in located)
+        figures.update(geometry_p50_ms=float(diag["geometry_p50_ms"]),
+                       objects_per_frame=objects / max(1, len(located)),
+                       located_fraction=sum(k for _, k in located) / max(1, objects),
+                       geometry_incidents={k: int(diag[k]) for k in (
+                           "bad_depth", "bad_camera_info", "depth_missing",
+                           "camera_info_missing", "depth_invalid")})
     if args.json:
         print(json.dumps(figures))
         return
@@ -307,6 +363,11 @@ def _report(args, e2e: np.ndarray, lost: int, diag: dict, cpu_ms: float) -> None
                       ("rest_p50_ms", "  of which the rest (mask message, publish)"),
                       ("node_cpu_ms_per_frame", "avs_node CPU time per frame (all threads)")):
         print(f"  {text:<48} {figures[key]:8.2f} ms")
+    if located is not None:
+        print(f"  {'3-D step median (bearings + positions)':<48} "
+              f"{figures['geometry_p50_ms']:8.2f} ms  ({figures['objects_per_frame']:.1f} "
+              f"objects per frame, {figures['located_fraction']:.0%} with a position; "
+              f"incidents {figures['geometry_incidents']})")
 
 
 if __name__ == "__main__":

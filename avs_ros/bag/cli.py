@@ -1,6 +1,6 @@
 """The ``avs bag`` command: write a ROS 2 bag from SynthAVS's stream mode or an AVSBench split.
 
-``avs bag --source synth-stream --out BAG [--duration 20 --fps 15 --size 224 ...]``
+``avs bag --source synth-stream --out BAG [--duration 20 --fps 15 --size 224 --depth ...]``
 ``avs bag --source avsbench --root DIR --task s4 --split test --out BAG [--clips N]``
 """
 from __future__ import annotations
@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="frame size in px (default 224 224)")
     g.add_argument("--gt", choices=("binary", "semantic"), default="binary",
                    help="ground truth: 1 on sounding objects, or AVSS class ids")
+    g.add_argument("--depth", action="store_true",
+                   help="add registered depth (16UC1 mm, with a stereo sensor's noise and "
+                        "holes), camera_info, and the geometry's ground truth (true depth, "
+                        "instance ids) for avs replay's bearing and position errors")
     g = parser.add_argument_group("avsbench")
     g.add_argument("--root", help="task folder (Single-source, Multi-sources or AVSS root)")
     g.add_argument("--task", choices=("s4", "ms3", "avss"), default="s4")
@@ -56,12 +60,16 @@ def run(args: argparse.Namespace) -> int:
         if not args.root:
             print("avs bag: --source avsbench needs --root (the task folder)", file=sys.stderr)
             return 2
+        if args.depth:
+            print("avs bag: --depth needs --source synth-stream (AVSBench has no depth)",
+                  file=sys.stderr)
+            return 2
         items = sources.avsbench(args.root, args.task, args.split, args.clips,
                                  start_ns=DEFAULT_START_NS)
         total = None
     else:
         items = sources.synth_stream(args.duration, args.fps, args.seed, tuple(args.size),
-                                     args.gt, start_ns=DEFAULT_START_NS)
+                                     args.gt, start_ns=DEFAULT_START_NS, depth=args.depth)
         total = int(args.duration * args.fps + 1e-9)
     from tqdm import tqdm
 

@@ -14,6 +14,7 @@ import numpy as np
 from rosbags.typesys.base import Nodetype
 from rosbags.typesys.store import Typestore
 
+from avs_ros.core.geometry import ObjectGeometry, message_fields
 from avs_ros.core.image_codec import ImageFields, mask_to_mono8, rgb_to_bgr8
 from avs_ros.core.markers import MarkerSpec
 from avs_ros.core.postprocess import SoundingObject
@@ -25,6 +26,8 @@ NS_PER_S = 1_000_000_000
 PA_INT16 = 8
 #: visualization_msgs/Marker constants
 LINE_STRIP, TEXT_VIEW_FACING, ADD, DELETEALL = 4, 9, 0, 3
+MARKER_TYPES = {"box": LINE_STRIP, "label": TEXT_VIEW_FACING, "arrow": 0, "cube": 1,
+                "sphere": 2}
 _BASE_DEFAULTS = {"string": "", "bool": False, "float32": 0.0, "float64": 0.0}
 _NUMPY = {"bool": np.bool_, "byte": np.uint8, "char": np.uint8, "float32": np.float32,
           "float64": np.float64, "int8": np.int8, "int16": np.int16, "int32": np.int32,
@@ -91,6 +94,25 @@ def mono8_image(store: Typestore, stamp_ns: int, frame_id: str, mask: np.ndarray
     return image_from_fields(store, stamp_ns, frame_id, mask_to_mono8(mask))
 
 
+def depth_image(store: Typestore, stamp_ns: int, frame_id: str, depth: np.ndarray):
+    """Depth sensor_msgs/Image: uint16 [H, W] -> ``16UC1`` (mm), float32 [H, W] -> ``32FC1``
+    (m), little-endian (REP 118)."""
+    encoding = {np.dtype(np.uint16): "16UC1", np.dtype(np.float32): "32FC1"}[depth.dtype]
+    h, w = depth.shape
+    data = np.ascontiguousarray(depth, depth.dtype.newbyteorder("<")).tobytes()
+    return image_from_fields(store, stamp_ns, frame_id, ImageFields(
+        h, w, encoding, 0, w * depth.dtype.itemsize, data))
+
+
+def camera_info(store: Typestore, stamp_ns: int, frame_id: str, camera):
+    """sensor_msgs/CameraInfo of a distortion-free camera (``plumb_bob``, D = 0; K, P from a
+    :class:`~avs_models.data.synth.depth.PinholeCamera`; R identity)."""
+    return default(store, "sensor_msgs/msg/CameraInfo", header=header(store, stamp_ns, frame_id),
+                   height=camera.height, width=camera.width, distortion_model="plumb_bob",
+                   d=np.zeros(5), k=np.asarray(camera.k, np.float64),
+                   r=np.eye(3).reshape(-1), p=np.asarray(camera.p, np.float64))
+
+
 def compressed_image(store: Typestore, stamp_ns: int, frame_id: str, rgb: np.ndarray,
                      quality: int = 90):
     """sensor_msgs/CompressedImage (JPEG at ``quality``) of an RGB uint8 [H, W, 3] frame."""
@@ -150,18 +172,33 @@ def string(store: Typestore, text: str):
     return store.types["std_msgs/msg/String"](data=text)
 
 
+def _xyz(store: Typestore, msgtype: str, values):
+    return store.types[msgtype](*(float(v) for v in values))
+
+
 def sounding_objects(store: Typestore, stamp_ns: int, frame_id: str,
                      objects: Sequence[SoundingObject], window_start_ns: int,
-                     window_end_ns: int, latency_ms: float):
+                     window_end_ns: int, latency_ms: float,
+                     geometry: Sequence[ObjectGeometry] | None = None):
     """avs_ros/SoundingObjectArray (field semantics in msg/SoundingObject.msg): class id as a
-    decimal string, box centre of columns x .. x + w - 1 at x + (w - 1) / 2, size w, h."""
+    decimal string, box centre of columns x .. x + w - 1 at x + (w - 1) / 2, size w, h; 3-D
+    fields from ``geometry`` (per object) in ``frame_id``."""
     obj_type = store.types["avs_ros/msg/SoundingObject"]
-    items = [obj_type(class_id=str(o.class_id), class_name=o.class_name, score=float(o.score),
-                      bbox_center_x=o.x + (o.width - 1) / 2.0,
-                      bbox_center_y=o.y + (o.height - 1) / 2.0,
-                      bbox_size_x=float(o.width), bbox_size_y=float(o.height),
-                      centroid_x=float(o.centroid_x), centroid_y=float(o.centroid_y),
-                      area_px=int(o.area)) for o in objects]
+    items = []
+    for i, o in enumerate(objects):
+        f = message_fields(geometry[i] if geometry else None)
+        items.append(obj_type(
+            class_id=str(o.class_id), class_name=o.class_name, score=float(o.score),
+            bbox_center_x=o.x + (o.width - 1) / 2.0, bbox_center_y=o.y + (o.height - 1) / 2.0,
+            bbox_size_x=float(o.width), bbox_size_y=float(o.height),
+            centroid_x=float(o.centroid_x), centroid_y=float(o.centroid_y), area_px=int(o.area),
+            frame_id=frame_id, has_bearing=f["has_bearing"],
+            bearing=_xyz(store, "geometry_msgs/msg/Vector3", f["bearing"]),
+            azimuth_deg=float(f["azimuth_deg"]), elevation_deg=float(f["elevation_deg"]),
+            has_position=f["has_position"],
+            position=_xyz(store, "geometry_msgs/msg/Point", f["position"]),
+            extent=_xyz(store, "geometry_msgs/msg/Vector3", f["extent"]),
+            valid_depth_fraction=float(f["valid_depth_fraction"])))
     return store.types[OBJECTS](header=header(store, stamp_ns, frame_id), objects=items,
                                 audio_window_start=time_msg(store, window_start_ns),
                                 audio_window_end=time_msg(store, window_end_ns),
@@ -171,28 +208,33 @@ def sounding_objects(store: Typestore, stamp_ns: int, frame_id: str,
 def marker_array(store: Typestore, stamp_ns: int, frame_id: str, specs: Sequence[MarkerSpec]):
     """visualization_msgs/MarkerArray as the node publishes it: a DELETEALL marker (clears
     the previous frame's), then per :class:`~avs_ros.core.markers.MarkerSpec` a LINE_STRIP
-    box or a TEXT_VIEW_FACING label in the image's frame (identity orientation)."""
+    box, TEXT_VIEW_FACING label, ARROW, SPHERE or CUBE in the image's frame (identity
+    orientation)."""
     head = header(store, stamp_ns, frame_id)
     quat = default(store, "geometry_msgs/msg/Quaternion", w=1.0)
-    point = store.types["geometry_msgs/msg/Point"]
+
+    def point(p):
+        return _xyz(store, "geometry_msgs/msg/Point", (*p, 0.0)[:3])
+
     markers = [default(store, "visualization_msgs/msg/Marker", header=head, id=0,
                        action=DELETEALL)]
     for spec in specs:
         colour = store.types["std_msgs/msg/ColorRGBA"](*(float(c) for c in spec.rgba))
-        common = dict(header=head, ns=spec.ns, id=spec.id, action=ADD, color=colour)
-        if spec.kind == "box":
-            markers.append(default(
-                store, "visualization_msgs/msg/Marker", type=LINE_STRIP,
-                pose=default(store, "geometry_msgs/msg/Pose", orientation=quat),
-                scale=default(store, "geometry_msgs/msg/Vector3", x=spec.line_width_m),
-                points=[point(x=float(x), y=float(y), z=0.0) for x, y in spec.points],
-                **common))
+        fields = dict(header=head, ns=spec.ns, id=spec.id, action=ADD, color=colour,
+                      type=MARKER_TYPES[spec.kind])
+        if spec.kind in ("box", "arrow"):
+            fields["points"] = [point(p) for p in spec.points]
+            pose = default(store, "geometry_msgs/msg/Pose", orientation=quat)
         else:
-            x, y = spec.position
-            markers.append(default(
-                store, "visualization_msgs/msg/Marker", type=TEXT_VIEW_FACING,
-                pose=default(store, "geometry_msgs/msg/Pose", orientation=quat,
-                             position=point(x=float(x), y=float(y), z=0.0)),
-                scale=default(store, "geometry_msgs/msg/Vector3", z=spec.height_m),
-                text=spec.text, **common))
+            pose = default(store, "geometry_msgs/msg/Pose", orientation=quat,
+                           position=point(spec.position))
+        if spec.kind == "box":
+            scale = default(store, "geometry_msgs/msg/Vector3", x=spec.line_width_m)
+        elif spec.kind == "label":
+            scale = default(store, "geometry_msgs/msg/Vector3", z=spec.height_m)
+            fields["text"] = spec.text
+        else:
+            scale = _xyz(store, "geometry_msgs/msg/Vector3", spec.scale)
+        markers.append(default(store, "visualization_msgs/msg/Marker", pose=pose, scale=scale,
+                               **fields))
     return store.types[MARKER_ARRAY](markers=markers)

@@ -26,6 +26,15 @@ float64 bbox_size_y
 float64 centroid_x
 float64 centroid_y
 uint32 area_px
+string frame_id
+bool has_bearing
+geometry_msgs/Vector3 bearing
+float64 azimuth_deg
+float64 elevation_deg
+bool has_position
+geometry_msgs/Point position
+geometry_msgs/Vector3 extent
+float32 valid_depth_fraction
 """,
     "avs_ros/msg/SoundingObjectArray": """\
 std_msgs/Header header

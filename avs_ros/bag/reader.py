@@ -5,8 +5,11 @@ runtime consumes: camera frames, audio chunks, ground-truth masks and clip names
 Topics are found by type unless named: the camera is the one ``sensor_msgs/msg/Image`` or
 ``CompressedImage`` topic that is not ground truth or one of our outputs (``/camera/image_raw``
 preferred when several); the audio is the ``audio_common_msgs/msg/AudioDataStamped``
-(ros-drivers) or ``AudioStamped`` (mgonzs13) topic. Messages are decoded with the definitions
-stored in the bag; a bag without them (recorded before ROS 2 Iron) falls back to our
+(ros-drivers) or ``AudioStamped`` (mgonzs13) topic; 3-D inputs when present: the
+``sensor_msgs/msg/CameraInfo`` topic (the image's sibling ``camera_info`` preferred), the
+registered depth topic (default ``/camera/depth_registered/image_raw``) and the geometry's
+ground truth of ``avs bag --depth`` (``/avs/gt_depth`` 32FC1, ``/avs/gt_instances`` mono8).
+Messages are decoded with the definitions stored in the bag; a bag without them (recorded before ROS 2 Iron) falls back to our
 typestore with the ``audio_type`` flavour.
 
 Audio is read with the node's own code (:mod:`avs_ros.core.audio_msgs`): AudioDataStamped
@@ -33,10 +36,11 @@ from rosbags.highlevel import AnyReader
 
 from avs_ros.core import audio_msgs
 from avs_ros.core.errors import AudioFormatError, ImageFormatError
+from avs_ros.core.geometry import CameraModel, DepthImage, GeometryInputError, decode_depth
 from avs_ros.core.image_codec import compressed_to_rgb, raw_to_rgb
 
 from .msgdefs import STAMPED_AUDIO
-from .types import AUDIO_INFO, COMPRESSED_IMAGE, IMAGE, STRING, typestore
+from .types import AUDIO_INFO, CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, STRING, typestore
 
 NS_PER_S = 1_000_000_000
 AUDIO_TYPES = {v: k for k, v in STAMPED_AUDIO.items()}   # message type -> flavour
@@ -77,6 +81,33 @@ class GroundTruthEvent:
 
 
 @dataclass(frozen=True)
+class CameraInfoEvent:
+    """A camera_info message as a :class:`~avs_ros.core.geometry.CameraModel`."""
+
+    log_ns: int
+    camera: CameraModel
+
+
+@dataclass(frozen=True)
+class DepthEvent:
+    """A registered depth image (:class:`~avs_ros.core.geometry.DepthImage`)."""
+
+    log_ns: int
+    depth: DepthImage
+
+
+@dataclass(frozen=True)
+class GeometryTruthEvent:
+    """Ground truth of the geometry for the frame of ``stamp_ns``: ``kind`` "depth" (float32
+    [H, W] true depth in m) or "instances" (uint8 [H, W], 0 background, i + 1 object i)."""
+
+    log_ns: int
+    stamp_ns: int
+    kind: str
+    data: np.ndarray
+
+
+@dataclass(frozen=True)
 class ClipEvent:
     """Start of a clip (AVSBench bags): frames from here on belong to ``name``."""
 
@@ -93,7 +124,8 @@ class BadMessage:
     reason: str
 
 
-Event = ImageEvent | AudioEvent | GroundTruthEvent | ClipEvent | BadMessage
+Event = (ImageEvent | AudioEvent | GroundTruthEvent | ClipEvent | BadMessage | CameraInfoEvent
+         | DepthEvent | GeometryTruthEvent)
 
 
 @dataclass(frozen=True)
@@ -110,6 +142,10 @@ class BagLayout:
     message_count: int       # messages on the topics above
     start_ns: int
     duration_ns: int
+    camera_info_topic: str | None = None
+    depth_topic: str | None = None
+    gt_depth_topic: str | None = None
+    gt_instances_topic: str | None = None
 
 
 def _stamp(header) -> int:
@@ -128,6 +164,8 @@ class BagReader:
         audio_info_topic: AudioInfo topic of ros-drivers audio (used when present).
         gt_topic: mono8 ground truth (used when present).
         clip_topic: std_msgs/String clip names (used when present).
+        depth_topic, gt_depth_topic, gt_instances_topic: registered depth and the geometry's
+            ground truth (used when present).
 
     Raises:
         BagError: see the module docstring.
@@ -136,7 +174,10 @@ class BagReader:
     def __init__(self, path: str | Path, image_topic: str | None = None,
                  audio_topic: str | None = None, audio_type: str = "auto",
                  audio_info_topic: str = "/audio/audio_info", gt_topic: str = "/avs/gt_mask",
-                 clip_topic: str = "/avs/clip") -> None:
+                 clip_topic: str = "/avs/clip",
+                 depth_topic: str = "/camera/depth_registered/image_raw",
+                 gt_depth_topic: str = "/avs/gt_depth",
+                 gt_instances_topic: str = "/avs/gt_instances") -> None:
         if audio_type != "auto" and audio_type not in STAMPED_AUDIO:
             raise BagError(f"audio type must be 'auto' or one of {sorted(STAMPED_AUDIO)}, "
                            f"got {audio_type!r}")
@@ -160,6 +201,8 @@ class BagReader:
                            "recorder that was killed, cannot be read)") from exc
         self.folder = folder
         self._audio_reader = audio_msgs.AudioDataStampedReader()   # S16LE until an AudioInfo
+        self._extra = {"depth": depth_topic, "gt_depth": gt_depth_topic,
+                       "gt_instances": gt_instances_topic}
         self.layout = self._resolve(image_topic, audio_topic, audio_type, audio_info_topic,
                                     gt_topic, clip_topic)
 
@@ -175,7 +218,8 @@ class BagReader:
         where = f"bag {self.folder}"
         if image_topic is None:
             cands = sorted(t for t, m in topics.items() if m in (IMAGE, COMPRESSED_IMAGE)
-                           and t != gt_topic and not t.startswith(OUTPUT_PREFIX))
+                           and t != gt_topic and t not in self._extra.values()
+                           and not t.startswith(OUTPUT_PREFIX))
             preferred = [t for t in cands if t in ("/camera/image_raw",
                                                    "/camera/image_raw/compressed")]
             if not cands:
@@ -220,11 +264,16 @@ class BagReader:
             raise BagError(f"ground-truth topic {gt} in {where} has type {topics[gt]}; "
                            f"expected {IMAGE} (mono8 class ids)")
         clip = clip_topic if topics.get(clip_topic) == STRING else None
-        used = {image_topic, audio_topic, info, gt, clip} - {None}
+        infos = sorted(t for t, m in topics.items() if m == CAMERA_INFO)
+        sibling = image_topic.removesuffix("/compressed").rsplit("/", 1)[0] + "/camera_info"
+        camera_info = sibling if sibling in infos else (infos[0] if infos else None)
+        extra = {k: t if topics.get(t) == IMAGE else None for k, t in self._extra.items()}
+        used = {image_topic, audio_topic, info, gt, clip, camera_info, *extra.values()} - {None}
         count = sum(c.msgcount for c in self._reader.connections if c.topic in used)
         return BagLayout(image_topic, topics[image_topic], audio_topic, flavour, info, gt, clip,
                          count, int(self._reader.start_time),
-                         int(self._reader.end_time - self._reader.start_time))
+                         int(self._reader.end_time - self._reader.start_time), camera_info,
+                         extra["depth"], extra["gt_depth"], extra["gt_instances"])
 
     @property
     def connections(self):
@@ -258,7 +307,8 @@ class BagReader:
         lay = self.layout
         topic = conn.topic
         if topic not in (lay.image_topic, lay.audio_topic, lay.audio_info_topic, lay.gt_topic,
-                         lay.clip_topic):
+                         lay.clip_topic, lay.camera_info_topic, lay.depth_topic,
+                         lay.gt_depth_topic, lay.gt_instances_topic):
             return None
         try:
             msg = self._reader.deserialize(raw, conn.msgtype)
@@ -281,8 +331,10 @@ class BagReader:
                                    "mono8 class ids")
                 return GroundTruthEvent(log_ns, _stamp(msg.header), raw_to_rgb(
                     "mono8", msg.height, msg.width, msg.step, msg.data)[:, :, 0].copy())
-            return ClipEvent(log_ns, str(msg.data))
-        except (ImageFormatError, AudioFormatError) as exc:
+            if topic == lay.clip_topic:
+                return ClipEvent(log_ns, str(msg.data))
+            return self._geometry(topic, msg, log_ns)
+        except (ImageFormatError, AudioFormatError, GeometryInputError) as exc:
             stamp = _stamp(msg.header) if hasattr(msg, "header") else log_ns
             return BadMessage(log_ns, topic, f"{topic} at stamp {stamp} ns: {exc}")
 
@@ -295,6 +347,21 @@ class BagReader:
                 yield from event
             elif event is not None:
                 yield event
+
+    def _geometry(self, topic: str, msg, log_ns: int):
+        lay = self.layout
+        if topic == lay.camera_info_topic:
+            return CameraInfoEvent(log_ns, CameraModel.from_camera_info(msg))
+        stamp = _stamp(msg.header)
+        if topic == lay.gt_instances_topic:
+            return GeometryTruthEvent(log_ns, stamp, "instances", raw_to_rgb(
+                "mono8", msg.height, msg.width, msg.step, msg.data)[:, :, 0].copy())
+        depth = decode_depth(stamp, msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                             msg.is_bigendian)
+        if topic == lay.depth_topic:
+            return DepthEvent(log_ns, depth)
+        return GeometryTruthEvent(log_ns, stamp, "depth", depth.data.astype(np.float32)
+                                  * np.float32(depth.scale))
 
     @staticmethod
     def _image(msg, msgtype: str) -> np.ndarray:

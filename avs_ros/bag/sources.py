@@ -34,12 +34,20 @@ NS_PER_S = 1_000_000_000
 @dataclass(frozen=True)
 class Frame:
     """A camera frame: ``image`` uint8 [H, W, 3] RGB; ``gt`` uint8 [H, W] class ids (binary
-    tasks: 1 = sounding) or None; ``clip`` the name of the clip it belongs to."""
+    tasks: 1 = sounding) or None; ``clip`` the name of the clip it belongs to; with depth
+    (SynthAVS ``depth=True``): ``depth`` the sensor's uint16 [H, W] mm registered to the
+    image, ``true_depth`` float32 [H, W] m without sensor errors, ``instances`` uint8 [H, W]
+    (0 background, i + 1 object i) and ``camera`` the
+    :class:`~avs_models.data.synth.depth.PinholeCamera`."""
 
     stamp_ns: int
     image: np.ndarray
     gt: np.ndarray | None
     clip: str
+    depth: np.ndarray | None = None
+    true_depth: np.ndarray | None = None
+    instances: np.ndarray | None = None
+    camera: object | None = None
 
 
 @dataclass(frozen=True)
@@ -55,28 +63,38 @@ def _sample_ns(start_ns: int, index: int) -> int:
 
 
 def synth_stream(duration_s: float, fps: float, seed: int = 0, size: tuple[int, int] = (224, 224),
-                 gt: str = "binary", start_ns: int = 0) -> Iterator[Frame | Audio]:
+                 gt: str = "binary", start_ns: int = 0, depth: bool = False
+                 ) -> Iterator[Frame | Audio]:
     """SynthAVS stream mode (:func:`avs_models.data.synth.stream.stream`) as timed items.
 
     Frame k has stamp ``start_ns + (k + 1) / fps`` s and follows the audio of
     (previous stamp, its stamp]; the audio track starts at ``start_ns``. ``gt``: ``"binary"``
-    (1 on sounding objects) or ``"semantic"`` (AVSS class ids).
+    (1 on sounding objects) or ``"semantic"`` (AVSS class ids). ``depth``: add the scene's
+    depth (:mod:`avs_models.data.synth.depth`: sensor and true depth, instances, camera).
 
     Raises:
         ValueError: see :func:`~avs_models.data.synth.stream.stream`; unknown ``gt``.
     """
+    from avs_models.data.synth.depth import DepthScene, PinholeCamera
     from avs_models.data.synth.stream import stream
 
     if gt not in ("binary", "semantic"):
         raise ValueError(f"gt must be 'binary' or 'semantic', got {gt!r}")
     done = 0
     name = f"synth_stream_seed{seed}"
+    camera, scene = PinholeCamera.with_fov(size), None
     for frame in stream(duration_s, fps=fps, seed=seed, size=size):
         if frame.audio.size:
             yield Audio(_sample_ns(start_ns, done), frame.audio.astype(np.float32, copy=False))
             done += frame.audio.size
         mask = frame.mask.astype(np.uint8) if gt == "binary" else frame.semantic
-        yield Frame(start_ns + int(round(frame.stamp_s * NS_PER_S)), frame.image, mask, name)
+        stamp = start_ns + int(round(frame.stamp_s * NS_PER_S))
+        if not depth:
+            yield Frame(stamp, frame.image, mask, name)
+            continue
+        scene = scene or DepthScene(camera, frame.n_objects, seed)
+        yield Frame(stamp, frame.image, mask, name, scene.sensor_depth(frame.instances),
+                    scene.true_depth(frame.instances), frame.instances.astype(np.uint8), camera)
 
 
 def _wav_16k(path: Path, seconds: int) -> np.ndarray:

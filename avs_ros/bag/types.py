@@ -15,6 +15,7 @@ from .msgdefs import AUDIO_FLAVOURS, AVS_ROS
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 STRING = "std_msgs/msg/String"
 MARKER_ARRAY = "visualization_msgs/msg/MarkerArray"
 OBJECTS = "avs_ros/msg/SoundingObjectArray"

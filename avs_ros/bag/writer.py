@@ -6,7 +6,10 @@ audio_common_msgs flavour (ros-drivers: AudioDataStamped on ``/audio/audio_stamp
 AudioInfo on ``/audio/audio_info`` at the start and every 5 s, as audio_capture does;
 mgonzs13: AudioStamped on ``/audio``), ``/avs/gt_mask`` (mono8 class ids, the image's stamp)
 where ground truth exists, and ``/avs/clip`` (std_msgs/String, the clip's name, before its
-first frame).
+first frame). Frames with depth (``avs bag --depth``) add, with the image's stamp and arrival,
+``/camera/camera_info`` (sensor_msgs/CameraInfo), ``/camera/depth_registered/image_raw``
+(16UC1 mm, registered to the image) and the geometry's ground truth ``/avs/gt_depth`` (32FC1
+m) and ``/avs/gt_instances`` (mono8 instance ids).
 
 Receive (log) times model a live recording: an audio message arrives
 :data:`AUDIO_DELAY_NS` after its last sample, an image :data:`IMAGE_DELAY_NS` after its stamp.
@@ -30,7 +33,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from . import messages
 from .msgdefs import STAMPED_AUDIO
 from .sources import NS_PER_S, SAMPLE_RATE, Audio, Frame
-from .types import AUDIO_INFO, COMPRESSED_IMAGE, IMAGE, STRING, typestore
+from .types import AUDIO_INFO, CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, STRING, typestore
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 AUDIO_DELAY_NS = 2_000_000
@@ -47,6 +50,10 @@ class BagTopics:
     audio_info: str = "/audio/audio_info"
     gt: str = "/avs/gt_mask"
     clip: str = "/avs/clip"
+    depth: str = "/camera/depth_registered/image_raw"
+    camera_info: str = "/camera/camera_info"
+    gt_depth: str = "/avs/gt_depth"
+    gt_instances: str = "/avs/gt_instances"
 
     def audio_topic(self, audio_type: str) -> str:
         """The audio topic for ``audio_type`` (node defaults when ``audio`` is empty)."""
@@ -200,6 +207,21 @@ class WriteSummary:
     audio_s: float
 
 
+def _put_depth(bag: BagWriter, store, topics: BagTopics, item: Frame, arrival: int) -> None:
+    """The frame's registered depth (16UC1 mm) and camera_info, as an RGB-D driver publishes
+    them with the colour image's stamp, plus the ground truth of the geometry: true depth
+    (32FC1 m) and instance ids (mono8)."""
+    stamp = item.stamp_ns
+    bag.put(topics.camera_info, CAMERA_INFO, arrival,
+            messages.camera_info(store, stamp, "camera", item.camera))
+    bag.put(topics.depth, IMAGE, arrival, messages.depth_image(store, stamp, "camera",
+                                                               item.depth))
+    bag.put(topics.gt_depth, IMAGE, arrival, messages.depth_image(
+        store, stamp, "camera", item.true_depth.astype(np.float32)))
+    bag.put(topics.gt_instances, IMAGE, arrival,
+            messages.mono8_image(store, stamp, "camera", item.instances))
+
+
 def write_bag(items: Iterable[Frame | Audio], out: str | Path, storage: str = "mcap",
               audio_type: str = "audio_data_stamped", compressed: bool = False,
               chunk_ms: tuple[float, float] = (20.0, 100.0), seed: int = 0,
@@ -258,6 +280,8 @@ def write_bag(items: Iterable[Frame | Audio], out: str | Path, storage: str = "m
                 if item.gt is not None:
                     bag.put(topics.gt, IMAGE, arrival,
                             messages.mono8_image(store, item.stamp_ns, "camera", item.gt))
+                if item.depth is not None:
+                    _put_depth(bag, store, topics, item, arrival)
                 frames += 1
                 if progress:
                     progress(frames)

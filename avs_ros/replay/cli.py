@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="AudioInfo topic of AudioDataStamped audio (default /audio/audio_info)")
     g.add_argument("--gt-topic", default="/avs/gt_mask",
                    help="mono8 ground-truth topic, used when present (default /avs/gt_mask)")
+    g.add_argument("--depth-topic", default="/camera/depth_registered/image_raw",
+                   help="registered depth (16UC1/32FC1), used with the bag's CameraInfo topic "
+                        "for 3-D positions when present (default "
+                        "/camera/depth_registered/image_raw)")
     g = parser.add_argument_group("node parameters")
     g.add_argument("--max-skew-s", type=float, default=0.15,
                    help="longest wait for a frame's audio after it arrived, s (default 0.15)")
@@ -114,6 +118,14 @@ def print_summary(data: dict, stream=sys.stdout) -> None:
           f"policy here: {rt.get('processed', 'n/a')} frames at {num(lat['realtime_fps'])} FPS, "
           f"{rt.get('dropped_superseded', 'n/a')} superseded, end-to-end p50 "
           f"{num(lat['realtime_p50_ms'])} ms", file=stream)
+    if data.get("geometry"):
+        from .geometry_eval import format_summary
+
+        geo = data["geometry"]
+        if geo["errors"]:
+            print(format_summary(geo["errors"]), file=stream)
+        print(f"3-D step p50 {num(geo['step_p50_ms'], '{:.2f}')} ms; incidents "
+              f"{geo['incidents'] or 'none'}", file=stream)
     if data["bad_messages"]:
         print(f"bad messages: {data['bad_messages']} (e.g. {data['bad_message_examples'][0]})",
               file=stream)
@@ -151,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
                          args.audio_info_topic, args.gt_topic, max_skew_s=args.max_skew_s,
                          audio_buffer_s=args.audio_buffer_s,
                          score_threshold=args.score_threshold, min_area_px=args.min_area_px,
-                         video=not args.no_video, storage=args.storage)
+                         video=not args.no_video, storage=args.storage,
+                         depth_topic=args.depth_topic)
     try:
         data = replay(args.bag, args.out, model, opts,
                       progress=not (args.json or args.no_progress))

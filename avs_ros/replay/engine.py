@@ -20,10 +20,16 @@ Two schedules run on the same :class:`~avs_ros.core.audio_buffer.AudioBuffer`:
   (completion - image stamp, bag clock).
 
 Frames are processed in stamp order; ground truth and clip names are passed to the sink as
-they come (matching is the evaluator's job).
+they come (matching is the evaluator's job). With a camera_info topic (and registered depth)
+in the bag, each processed frame's objects are located in 3-D by the node's
+:class:`~avs_ros.core.geometry.Localizer` (node defaults for tolerance, valid fraction and
+range), its incidents counted by kind. As in the node, where this step follows inference,
+it sees the depth images received by the frame's completion (``done_ns``) on the bag clock;
+frames go to the sink then, still in stamp order.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,11 +38,12 @@ import numpy as np
 
 from avs_ros.core.audio_buffer import SAMPLE_RATE, AudioBuffer, WindowStatus
 from avs_ros.core.errors import AudioFormatError
+from avs_ros.core.geometry import Localizer, ObjectGeometry
 from avs_ros.core.pairing import FramePairer
 from avs_ros.core.pipeline import Pipeline, Result
 
-from ..bag.reader import (AudioEvent, BadMessage, BagReader, ClipEvent, GroundTruthEvent,
-                          ImageEvent)
+from ..bag.reader import (AudioEvent, BadMessage, BagReader, CameraInfoEvent, ClipEvent,
+                          DepthEvent, GeometryTruthEvent, GroundTruthEvent, ImageEvent)
 
 NS_PER_S = 1_000_000_000
 _END_OF_TIME = 2 ** 62
@@ -46,13 +53,15 @@ _END_OF_TIME = 2 ** 62
 class ProcessedFrame:
     """One processed frame: its image event, clip, the log time its audio was complete
     (``ready_ns``, processing start on the bag clock), the audio window [start, end) in ns
-    and the pipeline's :class:`~avs_ros.core.pipeline.Result` (timings in wall ms)."""
+    and the pipeline's :class:`~avs_ros.core.pipeline.Result` (timings in wall ms);
+    ``geometry`` per object when the bag has camera_info, else None."""
 
     image: ImageEvent
     clip: str
     ready_ns: int
     window_start_ns: int
     result: Result
+    geometry: list[ObjectGeometry] | None = None
 
     @property
     def done_ns(self) -> int:
@@ -76,6 +85,8 @@ class ReplayStats:
     realtime_latency_ms: list[float] = field(default_factory=list)
     realtime_done_s: list[float] = field(default_factory=list)
     compute_s: float = 0.0
+    geometry_incidents: dict = field(default_factory=dict)
+    geometry_ms: list[float] = field(default_factory=list)
 
 
 class Sink:
@@ -89,6 +100,9 @@ class Sink:
 
     def ground_truth(self, event: GroundTruthEvent) -> None:
         """A ground-truth mask."""
+
+    def geometry_truth(self, event: GeometryTruthEvent) -> None:
+        """Ground truth of the geometry (true depth or instance ids)."""
 
     def advance(self, now_ns: int) -> None:
         """The bag clock reached ``now_ns`` (after the message of that time was handled)."""
@@ -122,6 +136,8 @@ class ReplayEngine:
         self._latency_ns: dict[int, int] = {}
         self._busy_until = 0
         self._last_ns = 0
+        self.localizer = Localizer() if reader.layout.camera_info_topic else None
+        self._unlocated: list[ProcessedFrame] = []
 
     def run(self, sink: Sink, progress: Callable[[], None] | None = None) -> ReplayStats:
         """Replay the whole bag into ``sink``; ``progress()`` is called per message read.
@@ -137,12 +153,14 @@ class ReplayEngine:
             event = self.reader.decode(conn, log_ns, raw)
             self._handle(event, log_ns, sink)
             self._serve(log_ns, sink)
+            self._emit(log_ns, sink)
             self.pairer.update(log_ns)
             self._advance_realtime(log_ns)
             self._last_ns = log_ns
             sink.advance(log_ns)
             if progress:
                 progress()
+        self._emit(_END_OF_TIME, sink)
         self._finish()
         return self.stats
 
@@ -166,6 +184,12 @@ class ReplayEngine:
             sink.ground_truth(event)
         elif isinstance(event, ClipEvent):
             self._clip = event.name
+        elif isinstance(event, CameraInfoEvent):
+            self.localizer.set_camera(event.camera)
+        elif isinstance(event, DepthEvent):
+            self.localizer.depth.push(event.depth)
+        elif isinstance(event, GeometryTruthEvent):
+            sink.geometry_truth(event)
         elif isinstance(event, BadMessage):
             self._bad(event.reason)
 
@@ -188,7 +212,7 @@ class ReplayEngine:
                 start = image.stamp_ns - self.window_samples * NS_PER_S // SAMPLE_RATE
                 frame = ProcessedFrame(image, clip, now_ns, start, result)
                 self._latency_ns[image.stamp_ns] = frame.done_ns - now_ns
-                sink.frame(frame)
+                self._unlocated.append(frame)
             elif status is WindowStatus.NOT_YET:
                 if now_ns - image.log_ns > self.max_skew_ns:
                     self.stats.dropped_no_audio += 1
@@ -197,6 +221,25 @@ class ReplayEngine:
             else:
                 self.stats.dropped_audio_gone += 1
         self._waiting = keep
+
+    def _emit(self, now_ns: int, sink: Sink) -> None:
+        """Frames completed by ``now_ns`` (in processing order), located in 3-D, to the sink."""
+        while self._unlocated and (self.localizer is None
+                                   or self._unlocated[0].done_ns <= now_ns):
+            frame = self._unlocated.pop(0)
+            if self.localizer is not None:
+                frame = dataclasses.replace(frame, geometry=self._locate(
+                    frame.image.stamp_ns, frame.result))
+            sink.frame(frame)
+
+    def _locate(self, stamp_ns: int, result: Result) -> list[ObjectGeometry]:
+        t0 = time.perf_counter()
+        geometry, incidents = self.localizer.locate(
+            stamp_ns, result.mask, result.objects, self.reader.layout.depth_topic is not None)
+        self.stats.geometry_ms.append((time.perf_counter() - t0) * 1e3)
+        for kind, _ in incidents:
+            self.stats.geometry_incidents[kind] = self.stats.geometry_incidents.get(kind, 0) + 1
+        return geometry
 
     # ---- real-time simulation -------------------------------------------------------------------
     def _advance_realtime(self, now_ns: int) -> None:

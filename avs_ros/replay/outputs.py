@@ -8,7 +8,8 @@ processing time):
 - ``/avs_node/mask``: sensor_msgs/Image ``mono8`` class ids at the image's size;
 - ``/avs_node/overlay``: sensor_msgs/Image ``bgr8``, the mask blended over the image;
 - ``/avs_node/objects``: avs_ros/SoundingObjectArray (audio window, latency in ms);
-- ``/avs_node/markers``: visualization_msgs/MarkerArray, box and label per object
+- ``/avs_node/markers``: visualization_msgs/MarkerArray, box and label per object, or its
+  3-D markers when the bag has camera_info
   (:func:`avs_ros.core.markers.object_markers`, ``marker_m_per_px`` as the node's).
 
 ``ros2 bag play`` of this bag with the shipped RViz config shows camera, overlay and mask.
@@ -75,9 +76,11 @@ class OutputBag:
             self.bag.put(NODE_TOPICS["overlay"], IMAGE, done,
                          messages.bgr8_image(s, stamp, fid, res.overlay))
         self.bag.put(NODE_TOPICS["objects"], OBJECTS, done, messages.sounding_objects(
-            s, stamp, fid, res.objects, frame.window_start_ns, stamp, res.timings_ms["total"]))
+            s, stamp, fid, res.objects, frame.window_start_ns, stamp, res.timings_ms["total"],
+            frame.geometry))
         self.bag.put(NODE_TOPICS["markers"], MARKER_ARRAY, done, messages.marker_array(
-            s, stamp, fid, object_markers(res.objects, self.palette, self.marker_m_per_px)))
+            s, stamp, fid, object_markers(res.objects, self.palette, self.marker_m_per_px,
+                                          geometry=frame.geometry)))
 
     def advance(self, now_ns: int) -> None:
         """Write what is queued up to bag time ``now_ns`` (outputs are never earlier)."""

@@ -213,6 +213,15 @@ def write_html(out_dir: str | Path, data: dict, rows: list[dict],
                f"{_fmt(lat['realtime_p50_ms'])} / {_fmt(lat['realtime_p95_ms'])}, "
                f"{_fmt(lat['realtime_fps'])}"),
               ("bad messages", str(data["bad_messages"]))]
+    geo = data.get("geometry") or {}
+    if geo.get("errors"):
+        from .geometry_eval import format_summary
+
+        table.append(("3-D (bearing, position)", format_summary(geo["errors"])))
+    if geo:
+        step = geo["step_p50_ms"]
+        table.append(("3-D step p50 (ms) / incidents",
+                      f"{'–' if step is None else f'{step:.2f}'} / {geo['incidents'] or 'none'}"))
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>avs replay report</title>",
              "<style>body{font-family:sans-serif;max-width:900px;margin:auto}"
              "td{padding:2px 10px}figure{display:inline-block;margin:4px}"

@@ -24,6 +24,7 @@ from ..bag.types import typestore
 from . import report
 from .engine import ProcessedFrame, ReplayEngine, Sink
 from .evaluation import Evaluator, FrameScore
+from .geometry_eval import GeometryEvaluator
 from .outputs import OutputBag, OverlayVideo
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class ReplayOptions:
     audio_info_topic: str = "/audio/audio_info"
     gt_topic: str = "/avs/gt_mask"
     clip_topic: str = "/avs/clip"
+    depth_topic: str = "/camera/depth_registered/image_raw"
     max_skew_s: float = 0.15
     audio_buffer_s: float = 5.0
     score_threshold: float = 0.5
@@ -60,6 +62,8 @@ class _Session(Sink):
         self.video = OverlayVideo(out / "overlay.mp4", fps) if opts.video else None
         self.table = report.FrameTable(out / "frames.csv")
         self.evaluator = Evaluator(model.backend.num_classes, reader.layout.gt_topic, self._emit)
+        self.geometry = GeometryEvaluator()
+        self.localizer = None           # the engine's, set once it exists
         self.processing_ms: list[float] = []
         self.stage_ms: dict[str, list[float]] = {}    # pipeline stage -> wall ms per frame
         marks = sorted({int(f * max(image_count - 1, 0)) for f in EXAMPLE_FRACTIONS})
@@ -76,10 +80,15 @@ class _Session(Sink):
             if stage != "total":
                 self.stage_ms.setdefault(stage, []).append(ms)
         self.bag.frame(frame)
+        self.geometry.frame(frame, self.localizer.camera if self.localizer else None)
         self.evaluator.frame(frame)
 
     def ground_truth(self, event):
+        self.geometry.truth(event)
         self.evaluator.ground_truth(event)
+
+    def geometry_truth(self, event):
+        self.geometry.truth(event)
 
     def advance(self, now_ns):
         self.evaluator.advance(now_ns)
@@ -137,7 +146,8 @@ def replay(bag: str | Path, out: str | Path, model: LoadedModel,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with BagReader(bag, opts.image_topic, opts.audio_topic, opts.audio_type,
-                   opts.audio_info_topic, opts.gt_topic, opts.clip_topic) as reader:
+                   opts.audio_info_topic, opts.gt_topic, opts.clip_topic,
+                   opts.depth_topic) as reader:
         pipeline = Pipeline(model.backend, model.contract, model.class_names,
                             opts.score_threshold, opts.min_area_px, overlay=True,
                             object_grid="model")     # the node's objects
@@ -147,6 +157,7 @@ def replay(bag: str | Path, out: str | Path, model: LoadedModel,
         images = sum(c.msgcount for c in reader.connections
                      if c.topic == reader.layout.image_topic)
         session = _Session(out, reader, model, opts, _camera_fps(reader), images)
+        session.localizer = engine.localizer
         total = sum(c.msgcount for c in reader.connections)
         bar = None
         if progress:
@@ -181,5 +192,13 @@ def _write(out, reader, model, engine, session, t0, error) -> None:
     data = report.summary(reader.folder, reader.layout, model.source, model.random_weights,
                           engine.stats, session.evaluator, session.processing_ms, outputs,
                           time.perf_counter() - t0, error, session.stage_ms)
+    if engine.localizer is not None:
+        stats = engine.stats
+        data["geometry"] = {"topics": {"camera_info": reader.layout.camera_info_topic,
+                                       "depth": reader.layout.depth_topic},
+                            "errors": session.geometry.summary(),
+                            "incidents": dict(stats.geometry_incidents),
+                            "step_p50_ms": float(np.median(stats.geometry_ms))
+                            if stats.geometry_ms else None}
     report.write_json(out / "metrics.json", data)
     report.write_html(out, data, session.table.rows, session.examples)

@@ -38,6 +38,10 @@ class StreamFrame:
         semantic: uint8 [H, W] AVSS class ids of those pixels, 0 elsewhere.
         audio: float32 [n] 16 kHz samples in (previous stamp, stamp_s].
         sounding: names of the classes sounding at ``stamp_s`` (sorted).
+        instances: int16 [H, W]: 0 background, i + 1 on the visible pixels of object i
+            (objects drawn in index order, later ones on top).
+        sounding_ids: indices i of the objects sounding at ``stamp_s`` (sorted).
+        n_objects: objects in the stream.
     """
 
     stamp_s: float
@@ -46,6 +50,9 @@ class StreamFrame:
     semantic: np.ndarray
     audio: np.ndarray
     sounding: tuple[str, ...]
+    instances: np.ndarray | None = None
+    sounding_ids: tuple[int, ...] = ()
+    n_objects: int = 0
 
 
 def _intervals(rng: np.random.Generator, duration_s: float) -> list[tuple[float, float]]:
@@ -141,4 +148,5 @@ def stream(duration_s: float, fps: float = 30.0, seed: int = 0,
         end = min(n, int(round(t * SAMPLE_RATE)))
         chunk, prev = mix[prev:end].copy(), end
         yield StreamFrame(t, img, np.isin(inst, np.asarray(sounding, np.int16) + 1), semantic,
-                          chunk, tuple(sorted(objs[i].cls.name for i in sounding)))
+                          chunk, tuple(sorted(objs[i].cls.name for i in sounding)), inst,
+                          tuple(sounding), n_obj)
