@@ -48,7 +48,7 @@ from avs_ros.msg import SoundingObjectArray
 from . import ros_convert as conv
 from .core import audio_msgs, node_config
 from .core.audio_buffer import AudioBuffer
-from .core.errors import AudioFormatError, StageError
+from .core.errors import StageError
 from .core.health import FrameGapCounter, IncidentLog, build_report, describe, silence_warning
 from .core.geometry import CameraModel, GeometryInputError, Localizer, decode_depth, strongest
 from .core.image_codec import mask_to_mono8, rgb_to_bgr8

@@ -4,7 +4,6 @@ audio window of each frame: the node, fed the clip as a bag (``avs bag --source 
 hears exactly the window AVSBench trains the frame with."""
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
