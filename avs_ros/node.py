@@ -68,10 +68,10 @@ _AUDIO_STATS = ("gaps", "overlaps", "resets", "rate_mismatches")
 INCIDENTS = ("bad_image", "bad_audio", "bad_audio_info", "image_stamp_backwards",
              "preprocess_error", "logmel_error", "inference_error", "postprocess_error",
              "publish_error", "pairing_error")
-#: counters whose rise during a diagnostics period makes the status WARN
 #: geometry incidents (:meth:`Localizer.locate`, depth and camera_info decoding) counted
 GEOMETRY_KINDS = ("bad_depth", "bad_camera_info", "depth_missing", "camera_info_missing",
                   "depth_invalid")
+#: counters whose rise during a diagnostics period makes the status WARN
 WATCHED = ("dropped_no_audio", "dropped_audio_gone", "audio_gaps", "audio_overlaps",
            "audio_resets", "audio_rate_mismatches", "image_gaps", *INCIDENTS,
            *GEOMETRY_KINDS[:-1])
@@ -342,6 +342,9 @@ class AvsNode(LifecycleNode):
         except GeometryInputError as exc:
             self._localizer.set_camera(None)
             self._incident(exc.kind, str(exc))
+        except Exception as exc:  # noqa: BLE001 - anything else is one bad camera_info too
+            self._localizer.set_camera(None)
+            self._incident("bad_camera_info", describe(exc))
 
     def _on_depth(self, msg) -> None:
         try:
@@ -350,6 +353,8 @@ class AvsNode(LifecycleNode):
                 msg.step, msg.data, msg.is_bigendian))
         except GeometryInputError as exc:
             self._incident(exc.kind, str(exc))
+        except Exception as exc:  # noqa: BLE001 - anything else is one bad depth image too
+            self._incident("bad_depth", describe(exc))
 
     # ---- inference ----------------------------------------------------------------------
     def _run_worker(self) -> None:
