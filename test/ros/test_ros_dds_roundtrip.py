@@ -20,9 +20,16 @@ def _sounding_objects() -> dict:
         "class_id": "1", "class_name": "sounding", "score": 0.875,
         "bbox_center_x": 31.5, "bbox_center_y": 20.0, "bbox_size_x": 12.0, "bbox_size_y": 9.0,
         "centroid_x": 30.25, "centroid_y": 21.75, "area_px": 87,
+        "frame_id": "camera_optical", "has_bearing": True,
+        "bearing": {"x": 0.5, "y": -0.25, "z": 0.8125}, "azimuth_deg": -31.5,
+        "elevation_deg": 14.25, "has_position": True,
+        "position": {"x": 1.5, "y": -0.75, "z": 2.4375},
+        "extent": {"x": 0.25, "y": 0.5, "z": 0.125}, "valid_depth_fraction": 0.75,
     }
     other = dict(obj, class_id="17", class_name="dog", score=0.5, area_px=4096,
-                 bbox_center_x=1.0e3, centroid_y=-0.0)
+                 bbox_center_x=1.0e3, centroid_y=-0.0, has_bearing=False, has_position=False,
+                 bearing={"x": 0.0, "y": 0.0, "z": 0.0}, position={"x": 0.0, "y": 0.0, "z": 0.0},
+                 valid_depth_fraction=0.0)
     return {
         "header": _header(1_700_000_123, 456_000_000, "camera_optical"),
         "objects": [obj, other],

@@ -49,6 +49,10 @@ def test_messages_and_python_package_import_from_install_space(ros_build):
         "bbox_center_x": "double", "bbox_center_y": "double",
         "bbox_size_x": "double", "bbox_size_y": "double",
         "centroid_x": "double", "centroid_y": "double", "area_px": "uint32",
+        "frame_id": "string", "has_bearing": "boolean", "bearing": "geometry_msgs/Vector3",
+        "azimuth_deg": "double", "elevation_deg": "double", "has_position": "boolean",
+        "position": "geometry_msgs/Point", "extent": "geometry_msgs/Vector3",
+        "valid_depth_fraction": "float",
     }
 
 
