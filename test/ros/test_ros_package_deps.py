@@ -8,8 +8,9 @@ them for real and looking at ``sys.modules``).
 Rosdep keys: the Python ones exist in ros/rosdistro ``rosdep/python.yaml`` (checked at commit
 8468e88, 2026-08): python3-numpy, -opencv, -scipy, -pyaudio, -yaml. There is no key for the
 CPU onnxruntime (only -gpu-pip and -openvino-pip) nor for onnx; python3-torch exists but its
-Ubuntu packages (jammy, noble) are older than the torch>=2.4 we need: these three are
-installed with pip (README, "Installing in a ROS 2 workspace").
+Ubuntu packages (jammy, noble) are older than the torch>=2.4 we need; PyAV (``av``, the optional
+mp3 decoder for ``audio_capture``'s default coding) has no key at all: these four are installed
+with pip (README, "Installing in a ROS 2 workspace").
 """
 from __future__ import annotations
 
@@ -38,8 +39,9 @@ ROSDEP = {
     "numpy": "python3-numpy", "cv2": "python3-opencv", "scipy": "python3-scipy",
     "pyaudio": "python3-pyaudio", "yaml": "python3-yaml",
 }
-# no usable rosdep key: pip install (README); the node needs torch, the fast path onnx*
-PIP_ONLY = {"torch", "onnx", "onnxruntime"}
+# no usable rosdep key: pip install (README); the node needs torch, the fast path onnx*,
+# mp3 audio av (optional: without it mp3 messages are refused, naming the package)
+PIP_ONLY = {"torch", "onnx", "onnxruntime", "av"}
 # the offline tools' libraries (setup.py extras train/replay): never loaded by node or launch
 TOOLS_ONLY = {"PIL", "skimage", "soundfile", "tqdm", "matplotlib", "rosbags"}
 # declared without an import of ours: the `ros2 launch` verb itself
