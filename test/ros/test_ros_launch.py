@@ -156,11 +156,16 @@ class Launch:
                                      f"{self.proc.poll()}):\n{self.output()[-4000:]}")
             time.sleep(0.2)
 
-    def cli(self, *args: str) -> str:
-        """``ros2 ARGS`` of the same launch set; its stdout."""
-        done = subprocess.run([str(Path(self.env["AVS_VENV_BIN"]) / "ros2"), *args],
-                              env=self.env, cwd=ROS_BUILD, capture_output=True, text=True,
-                              timeout=90, check=False)
+    def cli(self, *args: str, tries: int = 4) -> str:
+        """``ros2 ARGS`` of the same launch set; its stdout. Without the daemon each call
+        discovers the graph anew, and "Node not found" can come before discovery has settled
+        (seen with Humble's ``ros2 lifecycle get`` on a loaded machine): asked again then."""
+        for _ in range(tries):
+            done = subprocess.run([str(Path(self.env["AVS_VENV_BIN"]) / "ros2"), *args],
+                                  env=self.env, cwd=ROS_BUILD, capture_output=True, text=True,
+                                  timeout=90, check=False)
+            if "Node not found" not in done.stdout + done.stderr:
+                break
         assert done.returncode == 0, f"ros2 {' '.join(args)}: {done.stdout}{done.stderr}"
         return done.stdout.strip()
 
