@@ -11,6 +11,8 @@ dicts (and ``{"state_dict": ...}`` / ``{"model": ...}`` containers) are read too
 """
 from __future__ import annotations
 
+import hashlib
+
 import io
 import pickle
 import zipfile
@@ -202,3 +204,12 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu"):
     load_state_dict_strict(model, state, source=f"checkpoint {path}")
     meta = {k: v for k, v in obj.items() if k != "model"}
     return model.to(map_location).eval(), meta
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

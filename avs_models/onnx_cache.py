@@ -26,6 +26,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoints import file_sha256
+
 log = logging.getLogger("avs_models.onnx_cache")
 
 #: bumped when the export itself changes in a way that old cached files must not be reused
@@ -54,15 +56,6 @@ class CachedOnnx:
     path: Path
     exported: bool
     max_abs_diff: float
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_key(checkpoint: str | Path | None, preset: str,

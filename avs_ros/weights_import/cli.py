@@ -23,8 +23,10 @@ from pathlib import Path
 
 import torch
 
+from avs_models.checkpoints import file_sha256
+
 from .recognise import (AVSEGFORMER_PUBLISHED, Found, ImportRefused, check_loadable,
-                        check_name_hash, recognise, sha256_of)
+                        check_name_hash, recognise)
 
 WEIGHTS_FORMAT = "avs_ros/weights-1"
 
@@ -79,7 +81,7 @@ def import_file(path: str | Path, out: str | Path, subset: str | None = None) ->
     path, out = Path(path), Path(out)
     found = recognise(path)
     subset = _subset(found, subset)
-    sha = sha256_of(path)
+    sha = file_sha256(path)
     check_name_hash(path, sha)
     report = {"file": path.name, "bytes": path.stat().st_size, "sha256": sha,
               "kind": found.kind, "description": found.description, "tensors": found.tensors,

@@ -20,7 +20,6 @@ expected. Nothing is written here.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
 from collections import Counter
@@ -158,15 +157,6 @@ class Found:
     unused: dict[str, int] = field(default_factory=dict)
     encoder: EncoderKind | None = None
     variant: dict | None = None
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_name_hash(path: Path, sha256: str) -> None:
