@@ -9,8 +9,8 @@ preferred when several); the audio is the ``audio_common_msgs/msg/AudioDataStamp
 ``sensor_msgs/msg/CameraInfo`` topic (the image's sibling ``camera_info`` preferred), the
 registered depth topic (default ``/camera/depth_registered/image_raw``) and the geometry's
 ground truth of ``avs bag --depth`` (``/avs/gt_depth`` 32FC1, ``/avs/gt_instances`` mono8).
-Messages are decoded with the definitions stored in the bag; a bag without them (recorded before ROS 2 Iron) falls back to our
-typestore with the ``audio_type`` flavour.
+Messages are decoded with the definitions stored in the bag; a bag without them (recorded before
+ROS 2 Iron) falls back to our typestore with the ``audio_type`` flavour.
 
 Audio is read with the node's own code (:mod:`avs_ros.core.audio_msgs`): AudioDataStamped
 through the same :class:`~avs_ros.core.audio_msgs.AudioDataStampedReader`, in the format of the

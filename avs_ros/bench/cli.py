@@ -8,8 +8,8 @@ CUDA with the torch backend, peak GPU memory (``torch.cuda.max_memory_allocated`
 included) of the timed runs is added, and apart the warm-up's (``peak_gpu_mb_warmup``: with
 ``cudnn.benchmark`` the algorithm search may try workspaces as large as the free memory; 133
 GiB on an H200 for fp32 AVESFormer). Latency is host to host (the input copy to the device
-and the logits' copy back included), as the node sees it. Pre/post-processing (resize, log-mel, thresholding) is
-not included. The first warm-up call is timed apart (``first_call_ms``): for ``compile`` modes
+and the logits' copy back included), as the node sees it. Pre/post-processing (resize,
+log-mel, thresholding) is not included. The first warm-up call is timed apart (``first_call_ms``): for ``compile`` modes
 it is the compile time.
 
 Torch modes (``--modes``, several in one process, each with its own backend and peak-memory

@@ -32,8 +32,9 @@ STAGES = ("preprocess", "logmel", "inference", "postprocess")
 @dataclass(frozen=True)
 class Result:
     """One frame's output: ``mask`` uint8 [H, W] class ids at the frame's size, ``probability``
-    float32 [H, W] (None when the pipeline was built without it), ``objects``, ``overlay`` uint8 [H, W, 3] RGB (None unless asked for) and
-    ``timings_ms``: wall ms per stage in :data:`STAGES` order, plus ``"total"``."""
+    float32 [H, W] (None when the pipeline was built without it), ``objects``, ``overlay`` uint8
+    [H, W, 3] RGB (None unless asked for) and ``timings_ms``: wall ms per stage in
+    :data:`STAGES` order, plus ``"total"``."""
 
     mask: np.ndarray
     probability: np.ndarray | None
