@@ -356,6 +356,9 @@ def run_train(out: Path, cfg: argparse.Namespace, budget: Budget) -> list[dict]:
             continue
         data = yaml.safe_load((ROOT / config).read_text())
         data["model"]["image_size"] = list(cfg.image_size or (224, 224))
+        # throughput only: random initialisation instead of the `avs import`ed encoder files
+        for key in ("backbone_weights", "audio_weights"):
+            data["model"].pop(key, None)
         data["data"].update({"root": str(out / "synth" / "Multi-sources"),
                              "workers": cfg.workers})
         data["train"].update({"max_steps": cfg.train_steps, "epochs": 1000,
