@@ -137,6 +137,8 @@ class OnnxRuntimeBackend(Backend):
         #: the input contract ``avs export`` stored (dict, audio front end included); None
         self.input_contract = json.loads(meta["input_contract"]) \
             if "input_contract" in meta else None
+        #: the class names ``avs export`` stored (list[str]), None when it stored none
+        self.class_names = json.loads(meta.get("class_names", "null"))
         bind = kind == "cuda" if io_binding is None else io_binding
         self._binding = self._bind(ort, kind, device_id) if bind else None
         self._bound_on_cpu = kind == "cpu"

@@ -23,7 +23,6 @@ provider of ``device`` and the export succeeds, else ``torch``, and says why in
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -154,10 +153,8 @@ def load_planned(plan: ModelPlan, device: str = "cpu", threads: int = 0) -> Load
         # the file's own contract (its audio front end) where ``avs export`` stored one
         contract = InputContract.from_dict(runner.input_contract) if runner.input_contract \
             else get_preset(plan.preset).contract
-        meta = runner.session.get_modelmeta().custom_metadata_map
-        names = json.loads(meta.get("class_names", "null"))
         return LoadedModel(runner, replace(contract, image_size=tuple(runner.image_size)),
-                           names, plan.source, plan.random_weights)
+                           runner.class_names, plan.source, plan.random_weights)
     if plan.path is not None:
         from avs_models.checkpoints import load_model
 
