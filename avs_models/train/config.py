@@ -44,6 +44,9 @@ class ModelConfig:
     freeze_audio: ``auto`` freezes the audio encoder exactly when ``audio_weights`` is given
         (all three papers freeze their AudioSet-pretrained encoder); with random init it must
         train, or the model cannot tell sounds apart. ``true``/``false`` force it.
+    init_checkpoint: optional ``avs_ros/1`` checkpoint of the same preset, classes and options
+        whose weights the model starts from (fine-tuning, e.g. the shipped model on new
+        data); loaded strictly after ``backbone_weights`` / ``audio_weights``.
     audio_front_end: the log-mel the audio encoder listens through, recorded in the
         checkpoint's input contract: ``vggish`` (VGGish patch) or ``panns`` (PANNs' 32 kHz
         log-mel, what the AudioSet MobileNetV2 of ``audio_weights`` was trained on; needs
@@ -58,6 +61,7 @@ class ModelConfig:
     audio_weights: str | None = None
     freeze_audio: Literal["auto", "true", "false"] = "auto"
     audio_front_end: Literal["vggish", "panns"] | None = None
+    init_checkpoint: str | None = None
 
 
 @dataclass
@@ -75,6 +79,12 @@ class DataConfig:
     cache: decode the whole split once into memory as uint8 images at ``image_size``
         (bytes: frames x H x W x 3) and float32 log-mel; removes PNG decoding from every epoch.
     workers: DataLoader worker processes (0 = in the main process).
+    streams: optional SynthAVS stream set (the ``Streams`` folder of ``avs synth --subset
+        streams``) whose frames are added to the training and validation splits
+        (:class:`avs_models.data.streams.StreamFrames`, binary tasks only).
+    stream_target: the streams' ground-truth rule for windows that straddle an on/off
+        switch: ``stamp``, ``majority`` or ``ignore`` (docs/TRAINING.md, "Streams").
+    stream_ignore_s: the ``ignore`` rule's band in s.
     """
 
     root: str = ""
@@ -86,6 +96,9 @@ class DataConfig:
     hflip_p: float = 0.5
     cache: bool = False
     workers: int = 2
+    streams: str | None = None
+    stream_target: Literal["stamp", "majority", "ignore"] = "stamp"
+    stream_ignore_s: float = 0.25
 
 
 @dataclass
@@ -277,6 +290,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("data.subset avss needs model.num_classes 71 (class ids), got 1")
     if d.subset != "avss" and m.num_classes != 1:
         raise ConfigError(f"data.subset {d.subset} is binary: model.num_classes must be 1")
+    if d.streams and m.num_classes != 1:
+        raise ConfigError("data.streams are binary (sounding objects): model.num_classes must "
+                          "be 1")
+    if d.stream_ignore_s <= 0:
+        raise ConfigError(f"data.stream_ignore_s must be > 0 s, got {d.stream_ignore_s}")
     if not 0.0 <= d.hflip_p <= 1.0:
         raise ConfigError(f"data.hflip_p must lie in [0, 1], got {d.hflip_p}")
     if d.workers < 0:

@@ -11,10 +11,11 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from ..contract import InputContract
 from ..data.avsbench import AVSSDataset, MS3Dataset, S4Dataset
+from ..data.streams import StreamFrames
 from .config import Config
 
 
@@ -33,20 +34,30 @@ def input_contract(cfg: Config) -> InputContract:
 def build_dataset(cfg: Config, split: str, train: bool) -> Dataset:
     """The loader of ``cfg.data.subset`` on ``split`` with :func:`input_contract` (image size,
     audio front end); random flips only when ``train``; wrapped in :class:`CachedFrames` when
-    ``cfg.data.cache``. Raises FileNotFoundError / AVSBenchFormatError from the loaders,
-    ValueError for ``data.audio: pkl`` with a front end other than VGGish."""
+    ``cfg.data.cache``. With ``cfg.data.streams`` the same split of the stream set follows
+    the clips' frames (a ``ConcatDataset``), labelled by ``data.stream_target`` when
+    ``train`` and by the stamp rule otherwise (the truth the node is judged by). Raises FileNotFoundError / AVSBenchFormatError
+    from the loaders, ValueError for ``data.audio: pkl`` with a front end other than VGGish."""
     d = cfg.data
     contract = input_contract(cfg)
     flip = train and d.hflip
     if d.subset == "avss":
-        ds = AVSSDataset(d.root, split, contract=contract)
+        sources = [AVSSDataset(d.root, split, contract=contract)]
     else:
         cls = S4Dataset if d.subset == "s4" else MS3Dataset
-        ds = cls(d.root, split, audio=d.audio, contract=contract)
-    if d.cache:
-        return CachedFrames(ds, hflip=flip, hflip_p=d.hflip_p)
-    ds.hflip, ds.hflip_p = flip, d.hflip_p
-    return ds
+        sources = [cls(d.root, split, audio=d.audio, contract=contract)]
+    if d.streams:
+        sources.append(StreamFrames(d.streams, split, contract=contract,
+                                    target=d.stream_target if train else "stamp",
+                                    ignore_s=d.stream_ignore_s))
+    out = []
+    for ds in sources:
+        if d.cache:
+            ds = CachedFrames(ds, hflip=flip, hflip_p=d.hflip_p)
+        else:
+            ds.hflip, ds.hflip_p = flip, d.hflip_p
+        out.append(ds)
+    return out[0] if len(out) == 1 else ConcatDataset(out)
 
 
 class CachedFrames(Dataset):

@@ -30,7 +30,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..checkpoints import load_state_dict_strict, read_checkpoint, save_checkpoint
+from ..checkpoints import (CheckpointError, load_model, load_state_dict_strict, read_checkpoint,
+                           save_checkpoint)
 from ..losses import build_criterion
 from ..registry import build_model
 from .config import Config, save_config
@@ -70,10 +71,11 @@ def lr_factor(it: int, total: int, cfg) -> float:
 
 
 def build_training_model(cfg: Config):
-    """The preset of ``cfg.model`` with its options, optional pretrained weights, the input
-    contract of :func:`~.data.input_contract` (``image_size``, ``audio_front_end``) and the
-    audio encoder frozen per ``freeze_audio`` (auto: frozen exactly when ``audio_weights`` is
-    given)."""
+    """The preset of ``cfg.model`` with its options, optional pretrained weights, the weights
+    of ``init_checkpoint`` (strictly: same preset, classes and options), the input contract
+    of :func:`~.data.input_contract` (``image_size``, ``audio_front_end``) and the audio
+    encoder frozen per ``freeze_audio`` (auto: frozen exactly when ``audio_weights`` or
+    ``init_checkpoint`` is given: both carry a trained audio encoder)."""
     m = cfg.model
     kwargs = dict(m.options)
     if m.backbone_weights:
@@ -81,8 +83,16 @@ def build_training_model(cfg: Config):
     if m.audio_weights:
         kwargs["audio_weights"] = m.audio_weights
     model = build_model(m.preset, num_classes=m.num_classes, **kwargs)
+    if m.init_checkpoint:
+        start, meta = load_model(m.init_checkpoint)
+        if meta["preset"] != m.preset:
+            raise CheckpointError(f"model.init_checkpoint {m.init_checkpoint} holds preset "
+                                  f"{meta['preset']!r}, the config trains {m.preset!r}")
+        load_state_dict_strict(model, start.state_dict(),
+                               f"model.init_checkpoint {m.init_checkpoint}")
     model.contract = input_contract(cfg)
-    freeze = m.freeze_audio == "true" or (m.freeze_audio == "auto" and bool(m.audio_weights))
+    pretrained_audio = bool(m.audio_weights or m.init_checkpoint)
+    freeze = m.freeze_audio == "true" or (m.freeze_audio == "auto" and pretrained_audio)
     if freeze:
         model.freeze_audio_backbone()
     return model

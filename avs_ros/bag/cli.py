@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="add registered depth (16UC1 mm, with a stereo sensor's noise and "
                         "holes), camera_info, and the geometry's ground truth (true depth, "
                         "instance ids) for avs replay's bearing and position errors")
+    g.add_argument("--offscreen", type=int, default=0,
+                   help="sound sources that are never in view (default 0): heard, never "
+                        "segmented")
+    g.add_argument("--exits", action="store_true",
+                   help="objects may leave the view and come back")
     g = parser.add_argument_group("avsbench")
     g.add_argument("--root", help="task folder (Single-source, Multi-sources or AVSS root)")
     g.add_argument("--task", choices=("s4", "ms3", "avss"), default="s4")
@@ -69,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         total = None
     else:
         items = sources.synth_stream(args.duration, args.fps, args.seed, tuple(args.size),
-                                     args.gt, start_ns=DEFAULT_START_NS, depth=args.depth)
+                                     args.gt, start_ns=DEFAULT_START_NS, depth=args.depth,
+                                     offscreen=args.offscreen, exits=args.exits)
         total = int(args.duration * args.fps + 1e-9)
     from tqdm import tqdm
 

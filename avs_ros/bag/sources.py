@@ -63,14 +63,15 @@ def _sample_ns(start_ns: int, index: int) -> int:
 
 
 def synth_stream(duration_s: float, fps: float, seed: int = 0, size: tuple[int, int] = (224, 224),
-                 gt: str = "binary", start_ns: int = 0, depth: bool = False
-                 ) -> Iterator[Frame | Audio]:
+                 gt: str = "binary", start_ns: int = 0, depth: bool = False,
+                 offscreen: int = 0, exits: bool = False) -> Iterator[Frame | Audio]:
     """SynthAVS stream mode (:func:`avs_models.data.synth.stream.stream`) as timed items.
 
     Frame k has stamp ``start_ns + (k + 1) / fps`` s and follows the audio of
     (previous stamp, its stamp]; the audio track starts at ``start_ns``. ``gt``: ``"binary"``
     (1 on sounding objects) or ``"semantic"`` (AVSS class ids). ``depth``: add the scene's
     depth (:mod:`avs_models.data.synth.depth`: sensor and true depth, instances, camera).
+    ``offscreen``, ``exits``: the stream mode's off-screen sources and exits.
 
     Raises:
         ValueError: see :func:`~avs_models.data.synth.stream.stream`; unknown ``gt``.
@@ -83,7 +84,8 @@ def synth_stream(duration_s: float, fps: float, seed: int = 0, size: tuple[int, 
     done = 0
     name = f"synth_stream_seed{seed}"
     camera, scene = PinholeCamera.with_fov(size), None
-    for frame in stream(duration_s, fps=fps, seed=seed, size=size):
+    for frame in stream(duration_s, fps=fps, seed=seed, size=size, offscreen=offscreen,
+                        exits=exits):
         if frame.audio.size:
             yield Audio(_sample_ns(start_ns, done), frame.audio.astype(np.float32, copy=False))
             done += frame.audio.size
