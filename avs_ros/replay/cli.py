@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="probability a pixel must exceed (default 0.5)")
     g.add_argument("--min-area-px", type=int, default=16,
                    help="smallest region reported as an object, px (default 16)")
+    g.add_argument("--temporal-smoothing", type=float, default=0.0,
+                   help="weight of the previous frames in the logits' moving average, in "
+                        "[0, 1) (default 0: off)")
     g = parser.add_argument_group("output")
     g.add_argument("--storage", choices=("mcap", "sqlite3"),
                    help="storage of the output bag (default: the input's)")
@@ -109,6 +112,11 @@ def print_summary(data: dict, stream=sys.stdout) -> None:
               file=stream)
     else:
         print("no ground truth in the bag: no J/F", file=stream)
+    if data.get("stream"):
+        from .stream_metrics import format_summary
+
+        for line in format_summary(data["stream"]):
+            print(line, file=stream)
     print(f"frames: {fr['in_bag_read']} read, {fr['processed']} processed, dropped "
           f"{fr['dropped_no_audio']} (no audio within max skew) + {fr['dropped_audio_gone']} "
           f"(audio window before the stream / evicted)", file=stream)
@@ -143,9 +151,10 @@ def run(args: argparse.Namespace) -> int:
     from .session import ReplayOptions, replay
 
     logging.basicConfig(level=logging.WARNING, format="avs replay: %(levelname)s: %(message)s")
-    if args.max_skew_s < 0 or args.audio_buffer_s <= 1.0 or not 0 <= args.score_threshold < 1:
-        print("avs replay: need --max-skew-s >= 0, --audio-buffer-s > 1 and --score-threshold "
-              "in [0, 1)", file=sys.stderr)
+    if args.max_skew_s < 0 or args.audio_buffer_s <= 1.0 or not 0 <= args.score_threshold < 1 \
+            or not 0 <= args.temporal_smoothing < 1:
+        print("avs replay: need --max-skew-s >= 0, --audio-buffer-s > 1, --score-threshold "
+              "and --temporal-smoothing in [0, 1)", file=sys.stderr)
         return 2
     try:     # the bag's topics first: a bad bag fails before the model is loaded
         BagReader(args.bag, args.image_topic, args.audio_topic, args.audio_type,
@@ -163,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
                          args.audio_info_topic, args.gt_topic, max_skew_s=args.max_skew_s,
                          audio_buffer_s=args.audio_buffer_s,
                          score_threshold=args.score_threshold, min_area_px=args.min_area_px,
-                         video=not args.no_video, storage=args.storage,
+                         temporal_smoothing=args.temporal_smoothing, video=not args.no_video, storage=args.storage,
                          depth_topic=args.depth_topic)
     try:
         data = replay(args.bag, args.out, model, opts,

@@ -200,6 +200,11 @@ def write_html(out_dir: str | Path, data: dict, rows: list[dict],
         table += [("mIoU", _fmt(m["mIoU"], True)), ("F", _fmt(m["F"], True))]
     else:
         table += [("J / F", "no ground truth in the bag")]
+    if data.get("stream"):
+        from .stream_metrics import format_summary
+
+        table += [(line.split(":")[0], line.split(":", 1)[1].strip())
+                  for line in format_summary(data["stream"])]
     table += [("frames read / processed", f"{fr['in_bag_read']} / {fr['processed']}"),
               ("dropped: no audio in time / audio gone",
                f"{fr['dropped_no_audio']} / {fr['dropped_audio_gone']}"),

@@ -26,6 +26,7 @@ from .engine import ProcessedFrame, ReplayEngine, Sink
 from .evaluation import Evaluator, FrameScore
 from .geometry_eval import GeometryEvaluator
 from .outputs import OutputBag, OverlayVideo
+from .stream_metrics import StreamMetrics
 
 log = logging.getLogger(__name__)
 EXAMPLE_FRACTIONS = (0.15, 0.4, 0.65, 0.9)
@@ -47,6 +48,7 @@ class ReplayOptions:
     audio_buffer_s: float = 5.0
     score_threshold: float = 0.5
     min_area_px: int = 16
+    temporal_smoothing: float = 0.0
     video: bool = True
     storage: str | None = None          # output bag storage; None: the input's
     extra: dict = field(default_factory=dict)
@@ -63,6 +65,7 @@ class _Session(Sink):
         self.table = report.FrameTable(out / "frames.csv")
         self.evaluator = Evaluator(model.backend.num_classes, reader.layout.gt_topic, self._emit)
         self.geometry = GeometryEvaluator()
+        self.stream = StreamMetrics()
         self.localizer = None           # the engine's, set once it exists
         self.processing_ms: list[float] = []
         self.stage_ms: dict[str, list[float]] = {}    # pipeline stage -> wall ms per frame
@@ -96,6 +99,9 @@ class _Session(Sink):
 
     def _emit(self, frame: ProcessedFrame, gt, score: FrameScore) -> None:
         self.table.add(frame, score)
+        if gt is not None:
+            self.stream.update(frame.clip, frame.image.stamp_ns, frame.result.mask,
+                               len(frame.result.objects), gt, score.j)
         shown = self.video.add(frame, gt, score) if self.video else None
         if self._seen in self._marks and shown is not None:
             j = f", J {score.j:.2f}" if score.j is not None else ""
@@ -150,7 +156,8 @@ def replay(bag: str | Path, out: str | Path, model: LoadedModel,
                    opts.depth_topic) as reader:
         pipeline = Pipeline(model.backend, model.contract, model.class_names,
                             opts.score_threshold, opts.min_area_px, overlay=True,
-                            object_grid="model")     # the node's objects
+                            object_grid="model",     # the node's objects
+                            temporal_smoothing=opts.temporal_smoothing)
         _warm_up(pipeline, model)
         engine = ReplayEngine(reader, pipeline, model.contract.window_samples, opts.max_skew_s,
                               opts.audio_buffer_s)
@@ -192,6 +199,7 @@ def _write(out, reader, model, engine, session, t0, error) -> None:
     data = report.summary(reader.folder, reader.layout, model.source, model.random_weights,
                           engine.stats, session.evaluator, session.processing_ms, outputs,
                           time.perf_counter() - t0, error, session.stage_ms)
+    data["stream"] = session.stream.summary() if data["metrics"] else None
     if engine.localizer is not None:
         stats = engine.stats
         data["geometry"] = {"topics": {"camera_info": reader.layout.camera_info_topic,
