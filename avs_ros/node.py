@@ -177,7 +177,8 @@ class AvsNode(LifecycleNode):
             # found on the model's grid (a fifth of the frame-grid CPU time; as replay does).
             self._pipeline = Pipeline(loaded.backend, loaded.contract, names,
                                       cfg["score_threshold"], cfg["min_area_px"],
-                                      overlay=False, probability=False, object_grid="model")
+                                      overlay=False, probability=False, object_grid="model",
+                                      temporal_smoothing=cfg["temporal_smoothing"])
         except Exception as exc:  # noqa: BLE001 - any loader failure fails the transition
             self.get_logger().error(f"activate failed, no model loaded: "
                                     f"{type(exc).__name__}: {exc}")
@@ -386,7 +387,7 @@ class AvsNode(LifecycleNode):
     def _process(self, paired) -> None:
         header, rgb, arrival = paired.frame
         start = time.perf_counter()
-        result = self._pipeline.process(rgb, paired.audio)
+        result = self._pipeline.process(rgb, paired.audio, paired.stamp_ns)
         self._pubs["mask"].publish(conv.fields_to_image(mask_to_mono8(result.mask), header))
         mask_ms = (time.perf_counter() - arrival) * 1e3
         geometry = self._locate(paired.stamp_ns, result)

@@ -140,3 +140,36 @@ def test_core_modules_import_no_ros():
             else:
                 continue
             assert not {"rclpy", "sensor_msgs", "cv_bridge"} & set(roots), path.name
+
+
+class SequenceBackend(ScriptedBackend):
+    """Test double: returns the next logits of a list per call."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = list(values)
+
+    def _infer(self, image, audio):
+        return np.full((1, 1, 64, 64), self.values.pop(0), np.float32)
+
+
+def test_temporal_smoothing_is_a_moving_average_of_the_logits_restarted_on_gaps():
+    backend = SequenceBackend([4.0, -4.0, -4.0, 8.0, 8.0, 2.0])
+    pipe = Pipeline(backend, InputContract(), overlay=False, temporal_smoothing=0.75)
+    prob = [pipe.process(FRAME, WINDOW, stamp_ns=s).probability[0, 0]
+            for s in (0, 66_000_000, 133_000_000, 2_000_000_000, 2_066_000_000)]
+    logit = np.log(np.array(prob, np.float64) / (1 - np.array(prob, np.float64)))
+    # 4; 0.25(-4) + 0.75(4) = 2; 0.25(-4) + 0.75(2) = 0.5; gap of 1.87 s: restart at 8; 8
+    np.testing.assert_allclose(logit, [4.0, 2.0, 0.5, 8.0, 8.0], atol=1e-4)
+    # a frame without a stamp is not smoothed and restarts the average
+    assert pipe.process(FRAME, WINDOW).probability[0, 0] == pytest.approx(1 / (1 + math.exp(-2)))
+    with pytest.raises(ValueError, match="temporal_smoothing"):
+        Pipeline(backend, InputContract(), temporal_smoothing=1.0)
+
+
+def test_smoothing_off_keeps_each_frame_on_its_own():
+    backend = SequenceBackend([4.0, -4.0])
+    pipe = Pipeline(backend, InputContract(), overlay=False)
+    pipe.process(FRAME, WINDOW, stamp_ns=0)
+    p = pipe.process(FRAME, WINDOW, stamp_ns=66_000_000).probability[0, 0]
+    assert p == pytest.approx(1 / (1 + math.exp(4.0)), rel=1e-5)

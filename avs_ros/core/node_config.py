@@ -102,6 +102,10 @@ PARAMETERS: tuple[Param, ...] = (
           lambda v: None if 0.0 <= v < 1.0 else f"must be in [0, 1), got {v}"),
     Param("min_area_px", "int", 16, "smallest region reported as an object, px",
           _range(1)),
+    Param("temporal_smoothing", "float", 0.0,
+          "weight of the previous frames in a moving average of the logits, in [0, 1); "
+          "0 = off (each frame on its own)",
+          lambda v: None if 0.0 <= v < 1.0 else f"must be in [0, 1), got {v}"),
     Param("class_names", "str[]", [""],
           "names by mask id, background first; [''] = the checkpoint's or default names"),
     Param("image_topic", "str", "/camera/image_raw",

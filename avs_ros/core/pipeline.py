@@ -6,7 +6,11 @@ node's masks and objects. The stages (ultralytics' predictor habit):
 - preprocess: RGB frame -> normalised float32 [1, 3, h, w] (:mod:`.preprocess`);
 - logmel: the contract's audio window (VGGish 15600, PANNs 15200 samples) -> float32
   [1, 1, 96, 64] by its front end;
-- inference: :meth:`Backend.infer` -> logits float32 [1, C, h, w];
+- inference: :meth:`Backend.infer` -> logits float32 [1, C, h, w]; with temporal smoothing
+  (off by default) the logits become an exponential moving average over the frames
+  (``s_k = (1 - a) z_k + a s_{k-1}`` at the model's resolution; one frame of state, no
+  added latency), restarted when a frame comes more than ``smoothing_max_gap_s`` after the
+  previous one, earlier than it, or without a stamp;
 - postprocess: mask and objects at the frame's size (:mod:`.postprocess`), plus the overlay
   when one is asked for.
 """
@@ -60,16 +64,28 @@ class Pipeline:
             (replay scores J/F with it); False leaves it None and saves a whole-frame sigmoid.
         object_grid: where objects are found, "frame" or "model" (see
             :class:`.postprocess.Postprocessor`; the node and replay use "model").
+        temporal_smoothing: weight a in [0, 1) of the previous frames in the logits' moving
+            average (0 = off: every frame on its own).
+        smoothing_max_gap_s: a frame more than this many s after the previous one (by the
+            ``stamp_ns`` given to :meth:`process`) restarts the average.
 
     Raises:
-        ValueError: see :class:`.preprocess.Preprocessor` and :class:`.postprocess.Postprocessor`.
+        ValueError: see :class:`.preprocess.Preprocessor` and :class:`.postprocess.Postprocessor`;
+            ``temporal_smoothing`` outside [0, 1), a gap <= 0.
     """
 
     def __init__(self, backend: Backend, contract: InputContract,
                  class_names: Sequence[str] | None = None, score_threshold: float = 0.5,
                  min_area_px: int = 1, overlay: bool = True, overlay_alpha: float = 0.5,
                  outline_px: int = 2, streaming_logmel: bool = False,
-                 probability: bool = True, object_grid: str = "frame") -> None:
+                 probability: bool = True, object_grid: str = "frame",
+                 temporal_smoothing: float = 0.0, smoothing_max_gap_s: float = 0.5) -> None:
+        if not 0.0 <= temporal_smoothing < 1.0 or smoothing_max_gap_s <= 0:
+            raise ValueError(f"temporal_smoothing must lie in [0, 1) and smoothing_max_gap_s be "
+                             f"> 0, got {temporal_smoothing}, {smoothing_max_gap_s}")
+        self.temporal_smoothing = float(temporal_smoothing)
+        self._max_gap_ns = int(smoothing_max_gap_s * 1e9)
+        self._state: tuple[int, np.ndarray] | None = None   # (stamp_ns, smoothed logits)
         self.backend = backend
         self.probability = bool(probability)
         self.preprocessor = Preprocessor(contract, tuple(backend.image_size), streaming_logmel)
@@ -85,10 +101,28 @@ class Pipeline:
         """Names by mask id."""
         return self.postprocessor.class_names
 
-    def process(self, image_rgb: np.ndarray, audio_window: np.ndarray) -> Result:
+    def reset(self) -> None:
+        """Forget the temporal smoothing state (a new stream, e.g. a new clip)."""
+        self._state = None
+
+    def _smooth(self, logits, stamp_ns: int | None):
+        prev = self._state
+        if stamp_ns is None:
+            self._state = None
+            return logits
+        z = np.array(logits, dtype=np.float32)      # a copy: backends may reuse their output
+        if prev is not None and prev[1].shape == z.shape \
+                and 0 <= stamp_ns - prev[0] <= self._max_gap_ns:
+            a = self.temporal_smoothing
+            z = (1.0 - a) * z + a * prev[1]
+        self._state = (stamp_ns, z)
+        return z
+
+    def process(self, image_rgb: np.ndarray, audio_window: np.ndarray,
+                stamp_ns: int | None = None) -> Result:
         """``image_rgb`` uint8 [H, W, 3] RGB; ``audio_window`` float32 [W] 16 kHz samples
-        ending at the frame's stamp (W = ``contract.window_samples``). Returns a
-        :class:`Result` at H x W.
+        ending at the frame's stamp (W = ``contract.window_samples``); ``stamp_ns`` the
+        frame's stamp (used by temporal smoothing only). Returns a :class:`Result` at H x W.
 
         Raises:
             StageError: any failure, with the stage it happened in (``stage``) and the cause
@@ -105,6 +139,8 @@ class Pipeline:
             audio = self.preprocessor.audio(audio_window)
             t2, stage = clock(), STAGES[2]
             logits = self.backend.infer(image, audio)
+            if self.temporal_smoothing:
+                logits = self._smooth(logits, stamp_ns)
             t3, stage = clock(), STAGES[3]
             seg = self.postprocessor(logits, image_rgb.shape[:2], self.probability)
             overlay = draw_overlay(image_rgb, seg.mask, self.palette, self.overlay_alpha,

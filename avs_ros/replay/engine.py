@@ -206,7 +206,7 @@ class ReplayEngine:
             if status is WindowStatus.OK:
                 window = self.buffer.window(image.stamp_ns, self.window_samples).samples
                 t0 = time.perf_counter()
-                result = self.pipeline.process(image.rgb, window)
+                result = self.pipeline.process(image.rgb, window, image.stamp_ns)
                 self.stats.compute_s += time.perf_counter() - t0
                 self.stats.processed += 1
                 start = image.stamp_ns - self.window_samples * NS_PER_S // SAMPLE_RATE
