@@ -148,6 +148,41 @@ def test_cpu_training_loss_falls_and_resume_continues(tmp_path, ms3_root):
     assert epochs == [1, 2, 3, 4, 5, 6]
 
 
+def test_streams_join_the_clips_and_init_checkpoint_starts_from_a_release(tmp_path, ms3_root):
+    from avs_models.checkpoints import save_checkpoint
+    from avs_models.data.synth.stream_set import generate_streams
+    from avs_models.errors import CheckpointError
+
+    streams = generate_streams(tmp_path / "s", streams=3, seed=9, duration_s=4.0, fps=5.0,
+                               workers=1)
+    data = _cfg(ms3_root)
+    data["data"].update(streams=str(streams), stream_target="ignore", stream_ignore_s=0.3)
+    cfg = config_from_dict(data)
+    train_set = build_dataset(cfg, "train", train=True)
+    val_set = build_dataset(cfg, "val", train=False)
+    clips = len(build_dataset(config_from_dict(_cfg(ms3_root)), "train", train=True))
+    assert len(train_set.datasets) == 2 and len(train_set.datasets[0]) == clips
+    # validation frames of the streams are labelled by the stamp rule, whatever trains
+    assert len(val_set.datasets[1]) == 4 * 5 - 4          # stamps >= 0.975 s
+    start = build_training_model(config_from_dict(_cfg(ms3_root)))
+    next(start.audio_backbone.parameters()).data.fill_(0.5)        # not a fresh init
+    save_checkpoint(start, tmp_path / "start.pt", config=cfg.to_dict())
+    data["model"]["init_checkpoint"] = str(tmp_path / "start.pt")
+    model = build_training_model(config_from_dict(data))
+    for (name, a), b in zip(model.state_dict().items(), start.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not any(p.requires_grad for p in model.audio_backbone.parameters())   # auto
+    res = train(config_from_dict({**data, "train": {**data["train"], "max_steps": 2}}),
+                tmp_path / "run", progress=False)
+    assert res["steps"] == 2
+    data["model"]["preset"] = "lightavseg_s"
+    with pytest.raises(CheckpointError, match="holds preset 'lightavseg_t'"):
+        build_training_model(config_from_dict(data))
+    with pytest.raises(ConfigError, match="num_classes must be 1"):
+        config_from_dict({**data, "model": {"preset": "lightavseg_t", "num_classes": 71},
+                          "data": {**data["data"], "subset": "avss"}})
+
+
 def test_resume_without_run_is_an_error(tmp_path, ms3_root):
     with pytest.raises(FileNotFoundError, match="--resume needs"):
         train(config_from_dict(_cfg(ms3_root)), tmp_path / "none", resume=True, progress=False)

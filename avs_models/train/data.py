@@ -77,15 +77,21 @@ class CachedFrames(Dataset):
         mean = torch.tensor(source.contract.image_mean).view(3, 1, 1)
         std = torch.tensor(source.contract.image_std).view(3, 1, 1)
         images, masks, audios, self.meta = [], [], [], []
-        for i in range(len(source)):
-            s = source[i]
-            px = ((s["image"] * std + mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
-            images.append(px)
-            m = s["mask"]
-            masks.append((m * 255.0).round().to(torch.uint8) if m.is_floating_point() else m)
-            audios.append(s["audio"])
-            self.meta.append({k: s[k] for k in ("clip", "frame", "category", "split")})
-        source.hflip = was
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)   # per-sample ops are tiny: a thread pool only waits (3x slower)
+        try:
+            for i in range(len(source)):
+                s = source[i]
+                px = ((s["image"] * std + mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
+                images.append(px)
+                m = s["mask"]
+                masks.append((m * 255.0).round().to(torch.uint8) if m.is_floating_point()
+                             else m)
+                audios.append(s["audio"])
+                self.meta.append({k: s[k] for k in ("clip", "frame", "category", "split")})
+        finally:
+            torch.set_num_threads(threads)
+            source.hflip = was
         self.images = torch.stack(images)
         self.masks = torch.stack(masks)
         self.audio = torch.stack(audios)

@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         size = list(model.contract.image_size)
         cfg = replace(cfg, model=replace(
             cfg.model, preset=model.preset, image_size=size, num_classes=model.num_classes,
-            audio_front_end=model.contract.audio_front_end))   # the checkpoint's front end
+            audio_front_end=model.contract.audio_front_end),   # the checkpoint's front end
+            data=replace(cfg.data, streams=None))   # the clip layout; streams: avs replay
         dataset = build_dataset(cfg, args.split, train=False)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"avs eval: {exc}", file=sys.stderr)
@@ -181,7 +182,9 @@ def _record(model, meta: dict, res: dict, args: argparse.Namespace) -> None:
     entry.pop("checkpoint", None)
     entry["dataset"] = _dataset_info(res["data_root"])
     metrics[args.split] = entry
-    train_root = ((meta.get("config") or {}).get("data") or {}).get("root")
-    metrics["train_dataset"] = _dataset_info(train_root)
+    train_data = (meta.get("config") or {}).get("data") or {}
+    metrics["train_dataset"] = _dataset_info(train_data.get("root"))
+    if train_data.get("streams"):
+        metrics["train_streams"] = _dataset_info(train_data["streams"])
     save_checkpoint(model, args.record, class_names=meta.get("class_names"),
                     config=meta.get("config"), metrics=metrics, half=True)
