@@ -143,6 +143,25 @@ def test_j_equals_iou_recomputed_from_the_output_bag(result):
     assert 0.0 <= data["metrics"]["F"] <= 1.0 and data["metrics"]["groups"] == 1
 
 
+def test_stream_figures_recomputed_from_the_output_bag(result):
+    out, data = result
+    masks = _topic_messages(out / "bag", "/avs_node/mask")
+    gts = _topic_messages(out / "bag", "/avs/gt_mask")
+    objects = _topic_messages(out / "bag", "/avs_node/objects")
+    silent = [s for s in masks if not _mono8(gts[s]).any()]
+    sounding = []
+    for stamp in sorted(set(masks) - set(silent)):
+        p, g = _mono8(masks[stamp]) != 0, _mono8(gts[stamp]) != 0
+        sounding.append((p & g).sum() / ((p | g).sum() + 1e-7))
+    s = data["stream"]
+    assert s["silent_frames"] == len(silent) and s["sounding_frames"] == len(sounding)
+    assert s["silent_with_object"] == sum(bool(objects[t].objects) for t in silent)
+    if sounding:
+        assert s["J_sounding"] == pytest.approx(float(np.mean(sounding)), abs=1e-6)
+    assert s["stable_pairs"] <= len(masks) - 1 and set(s["onset"]) >= {"events", "median_ms"}
+    assert "onset lag" in (out / "report.html").read_text()
+
+
 def test_gt_size_mismatch_stops_with_partial_results(tmp_path, small_model):
     bad = tmp_path / "bad"
     write_bag(_items(bad_gt_at=12), bad, storage="sqlite3")
