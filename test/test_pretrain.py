@@ -195,3 +195,27 @@ def test_audio_tags_are_learnable_signal():
     per_frame = hot.sum(1).numpy()
     assert (per_frame >= 1).mean() > 0.5 and np.unique(per_frame).size > 1
     assert (hot.sum(0) > 0).sum() >= 4
+
+
+def test_avesformer_recipe_loads_what_avs_pretrain_writes():
+    """configs/synth/avesformer_r18_ms3.yaml names the files its own `avs pretrain` command
+    (in its header) writes, at 128 x 128 with VGGish frozen (freeze_audio auto)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from avs_models.train.config import load_config
+    from avs_models.train.pretrain import AUDIO_ENCODERS
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "synth" / "avesformer_r18_ms3.yaml"
+    cfg = load_config(path)
+    header = re.search(r"#\s+(avs pretrain .*?)\n#\s*\w", path.read_text(), re.S)[1]
+    argv = shlex.split(re.sub(r"\\\n#\s*", " ", header))[2:]
+    opts = dict(zip(argv[::2], argv[1::2]))
+    assert opts["--backbone"] == "resnet18" and opts["--audio-encoder"] == "vggish"
+    out = opts["--out"]
+    assert cfg.model.backbone_weights == f"{out}/resnet18_synthavs.pth"
+    assert cfg.model.audio_weights == f"{out}/{AUDIO_ENCODERS['vggish']}"
+    assert (cfg.model.preset, cfg.model.image_size, cfg.model.freeze_audio) == \
+        ("avesformer_r18", [128, 128], "auto")
+    assert cfg.model.audio_front_end == "vggish"

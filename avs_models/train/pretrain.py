@@ -70,7 +70,8 @@ RESNET_HEAD_DIM = 128
 #: default peak lr of the VGGish pretext: VGGish's own training lr (Adam 1e-4,
 #: ``vggish_params.py`` of tensorflow/models research/audioset/vggish). VGGish has no
 #: BatchNorm; in a probe (80 steps x 16), 1e-3 left 99 of its 128 ReLU embedding units dead
-#: and the tags at the prior; 1e-4 with the prior-initialised tag bias kept 67 and learnt.
+#: and the tags at the prior; 1e-4 with the prior-initialised tag bias kept 67 alive and its
+#: loss fell below the prior's (docs/TRAINING.md, "Pretraining on SynthAVS").
 VGGISH_LR = 1e-4
 
 
