@@ -11,16 +11,19 @@ This module builds the two pretexts from SynthAVS clips composed afresh (MS3 mod
 seed), with labels that the AVSBench layouts do not store:
 
 - visual: semantic segmentation of *every* object (sounding or not) into the 16 SynthAVS
-  classes + background, with the LightAVSeg visual backbone (SeaFormer) and SeaFormer's light
-  head, cross-entropy; the analogue of ImageNet classification + segmentation pretraining;
+  classes + background, cross-entropy; the analogue of ImageNet classification +
+  segmentation pretraining. Backbones: SeaFormer (LightAVSeg) with SeaFormer's light head, or
+  ResNet-18 (AVESFormer-R18) with :class:`ResNetSumHead`;
 - audio: multi-label classification of the classes that sound in each 0.96 s log-mel example,
-  with the PANNs-layout MobileNetV2 and a linear 1024 -> 16 layer, binary cross-entropy; the
-  analogue of AudioSet tagging.
+  binary cross-entropy; the analogue of AudioSet tagging. Encoders: the PANNs-layout
+  MobileNetV2 (LightAVSeg) + a linear 1024 -> 16 layer, or VGGish (AVESFormer, AVSegFormer:
+  its conv stack and fc layers up to the ReLU'd 128-d embedding) + a linear 128 -> 16 layer.
 
 Outputs are written in the *public* file formats, so that ``model.backbone_weights`` and
 ``model.audio_weights`` of a training config load them exactly like the released files
-(``SeaFormer_{T,S,B,L}.pth`` keys; PANNs MobileNetV2 keys with the classifier as
-``fc_audioset``), and ``freeze_audio: auto`` then freezes the audio encoder as the papers do.
+(``SeaFormer_{T,S,B,L}.pth`` keys; torchvision ``resnet18-*.pth`` keys; PANNs MobileNetV2 keys
+with the classifier as ``fc_audioset``; torchvggish ``vggish-10086976.pth`` keys), and
+``freeze_audio: auto`` then freezes the audio encoder as the papers do.
 """
 from __future__ import annotations
 
@@ -40,6 +43,8 @@ from PIL import Image
 from torch import nn
 
 from ..audio.mobilenetv2 import MobileNetV2Audio
+from ..audio.vggish import VGGish
+from ..backbones.resnet import resnet18
 from ..backbones.seaformer import seaformer
 from ..contract import InputContract
 from ..data.synth.classes import CLASSES
@@ -55,6 +60,19 @@ log = logging.getLogger(__name__)
 N_CLASSES = len(CLASSES)
 #: rng stream of pretraining clips (distinct from ``generate``'s subset codes 3, 4 and 7)
 _PRETRAIN_CODE = 11
+#: visual backbones of the visual pretext: the SeaFormer sizes (LightAVSeg) and ResNet-18
+VISUAL_BACKBONES: tuple[str, ...] = (*sorted(LIGHT_HEAD_EMBED_DIMS), "resnet18")
+#: audio encoders of the audio pretext -> the file it is written to (public key names)
+AUDIO_ENCODERS: dict[str, str] = {"mobilenetv2": "mobilenetv2_synthavs.pth",
+                                  "vggish": "vggish_synthavs.pth"}
+#: channels of :class:`ResNetSumHead`
+RESNET_HEAD_DIM = 128
+#: default peak lr of the VGGish pretext: VGGish's own training lr (Adam 1e-4,
+#: ``vggish_params.py`` of tensorflow/models research/audioset/vggish). VGGish has no
+#: BatchNorm; in a probe (80 steps x 16), 1e-3 left 99 of its 128 ReLU embedding units dead
+#: and the tags at the prior; 1e-4 with the prior-initialised tag bias kept 67 alive and its
+#: loss fell below the prior's (docs/TRAINING.md, "Pretraining on SynthAVS").
+VGGISH_LR = 1e-4
 
 
 @dataclass
@@ -62,7 +80,9 @@ class PretrainConfig:
     """Options of :func:`pretrain` (units: px, steps, clips).
 
     Attributes:
-        backbone: SeaFormer size (``seaformer_t`` .. ``seaformer_l``).
+        backbone: visual backbone, a SeaFormer size (``seaformer_t`` .. ``seaformer_l``) or
+            ``resnet18`` (:data:`VISUAL_BACKBONES`).
+        audio_encoder: ``mobilenetv2`` (PANNs layout) or ``vggish`` (:data:`AUDIO_ENCODERS`).
         image_size: (H, W) of the visual input in px; frames are composed at 224 x 224 and
             resized (bilinear; class maps nearest) as the AVSBench loaders do.
         clips: clips composed (5 frames and 5 log-mel examples each); the last 10 % are held
@@ -71,11 +91,14 @@ class PretrainConfig:
         visual_steps, audio_steps: optimiser steps of each pretext (0 skips it).
         batch_size, audio_batch_size: samples per step.
         lr, weight_decay: AdamW, with cosine decay to 0 after 5 % linear warm-up.
+        audio_lr: peak lr of the audio pretext; 0 takes the encoder's default:
+            ``lr`` for MobileNetV2, :data:`VGGISH_LR` for VGGish.
         workers: processes composing clips.
         threads: torch intra-op threads (0 leaves torch's default).
     """
 
     backbone: str = "seaformer_t"
+    audio_encoder: str = "mobilenetv2"
     image_size: tuple[int, int] = (128, 128)
     clips: int = 1500
     seed: int = 3
@@ -84,6 +107,7 @@ class PretrainConfig:
     batch_size: int = 32
     audio_batch_size: int = 64
     lr: float = 1e-3
+    audio_lr: float = 0.0
     weight_decay: float = 0.01
     workers: int = 2
     threads: int = 0
@@ -133,14 +157,56 @@ def compose_pretraining_set(clips: int, seed: int, image_size: tuple[int, int],
             "sounding": torch.from_numpy(hot).float()}
 
 
+class ResNetSumHead(nn.Module):
+    """Light segmentation head of the ResNet-18 visual pretext (ours; the all-MLP decoder of
+    SegFormer, Xie et al. 2021, with a sum in place of its concatenation + fusion layer).
+
+    Each of the four ResNet stages [B, C_i, H/s_i, W/s_i] (s_i = 4, 8, 16, 32 px) goes
+    through a 1x1 conv (bias-free) + BatchNorm + ReLU to ``dim`` channels, is resized
+    bilinearly to the stride-4 grid and summed; Dropout2d(0.1) and a 1x1 conv then give
+    class logits float32 [B, num_classes, H/4, W/4]. Every stage, layer1 included (which
+    AVESFormer's mask head uses at 1/4), gets a gradient. 126,097 parameters (R18, dim
+    128, 17 classes).
+    """
+
+    def __init__(self, in_channels: list[int], dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.lateral = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, dim, 1, bias=False), nn.BatchNorm2d(dim),
+                          nn.ReLU(inplace=True)) for c in in_channels)
+        self.dropout = nn.Dropout2d(0.1)
+        self.classifier = nn.Conv2d(dim, num_classes, 1)
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        size = feats[0].shape[-2:]
+        out = self.lateral[0](feats[0])
+        for lateral, f in zip(self.lateral[1:], feats[1:]):
+            out = out + F.interpolate(lateral(f), size=size, mode="bilinear",
+                                      align_corners=False)
+        return self.classifier(self.dropout(out))
+
+
 class VisualPretext(nn.Module):
-    """SeaFormer + SeaFormer's light head -> class logits [B, 17, H, W] (input size)."""
+    """Visual backbone + segmentation head: image float32 [B, 3, H, W] (ImageNet-normalised)
+    -> class logits float32 [B, 17, H, W] (bilinear to the input size).
+
+    ``backbone``: a SeaFormer size (with SeaFormer's light head, :class:`LightHead`) or
+    ``resnet18`` (with :class:`ResNetSumHead`). Raises ValueError for any other name.
+    """
 
     def __init__(self, backbone: str) -> None:
         super().__init__()
-        self.backbone = seaformer(backbone)
-        self.head = LightHead(list(self.backbone.out_channels), LIGHT_HEAD_EMBED_DIMS[backbone],
-                              N_CLASSES + 1)
+        if backbone == "resnet18":
+            self.backbone = resnet18()
+            self.head = ResNetSumHead(list(self.backbone.out_channels), RESNET_HEAD_DIM,
+                                      N_CLASSES + 1)
+        elif backbone in LIGHT_HEAD_EMBED_DIMS:
+            self.backbone = seaformer(backbone)
+            self.head = LightHead(list(self.backbone.out_channels),
+                                  LIGHT_HEAD_EMBED_DIMS[backbone], N_CLASSES + 1)
+        else:
+            raise ValueError(f"unknown visual backbone {backbone!r}; choose one of "
+                             f"{list(VISUAL_BACKBONES)}")
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         logits = self.head(self.backbone(image))
@@ -148,17 +214,55 @@ class VisualPretext(nn.Module):
                              align_corners=False)
 
 
-class AudioPretext(nn.Module):
-    """PANNs-layout MobileNetV2 + ``fc_audioset`` 1024 -> 16: log-mel [B, 1, 96, 64] ->
-    tag logits [B, 16]."""
+def _init_vgg(module: nn.Module) -> None:
+    """torchvision VGG's initialisation (``torchvision/models/vgg.py``,
+    ``_initialize_weights``): convs Kaiming-normal (fan_out, ReLU), linears N(0, 0.01), biases
+    0. PyTorch's default (Kaiming-uniform, a = sqrt(5)) shrinks the signal through VGGish's
+    nine ReLU layers without BatchNorm."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
 
-    def __init__(self) -> None:
+
+class AudioPretext(nn.Module):
+    """Audio encoder + linear tag layer: VGGish log-mel float32 [B, 1, 96, 64] -> tag logits
+    float32 [B, 16].
+
+    ``encoder``: ``mobilenetv2`` (PANNs-layout MobileNetV2 embedding 1024 -> 16, the layer
+    written as PANNs' ``fc_audioset``) or ``vggish`` (VGGish's ReLU'd 128-d embedding
+    -> 16; initialised as torchvision's VGG, :func:`_init_vgg`). Raises ValueError for any
+    other name.
+    """
+
+    def __init__(self, encoder: str = "mobilenetv2") -> None:
         super().__init__()
-        self.encoder = MobileNetV2Audio()
-        self.fc_audioset = nn.Linear(self.encoder.embedding_dim, N_CLASSES)
+        if encoder == "mobilenetv2":
+            self.encoder = MobileNetV2Audio()
+        elif encoder == "vggish":
+            self.encoder = VGGish()
+        else:
+            raise ValueError(f"unknown audio encoder {encoder!r}; choose one of "
+                             f"{list(AUDIO_ENCODERS)}")
+        self.tag = nn.Linear(self.encoder.embedding_dim, N_CLASSES)
+        if encoder == "vggish":
+            _init_vgg(self)
+
+    @torch.no_grad()
+    def set_tag_prior(self, hot: torch.Tensor) -> None:
+        """Set the tag layer's bias to the log prior odds of each class in ``hot`` (float
+        [N, 16] multi-hot, the training targets), rates clamped to [1e-3, 1 - 1e-3], so that
+        training starts at the prior (Lin et al. 2017, "Focal loss", prior initialisation)
+        rather than pushing every logit down first, which kills VGGish's ReLU embedding
+        units."""
+        p = hot.float().mean(0).clamp(1e-3, 1 - 1e-3)
+        self.tag.bias.copy_(torch.log(p / (1 - p)))
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
-        return self.fc_audioset(self.encoder(logmel))
+        return self.tag(self.encoder(logmel))
 
 
 def _lr_factor(step: int, total: int) -> float:
@@ -169,11 +273,15 @@ def _lr_factor(step: int, total: int) -> float:
 
 
 def _fit(model: nn.Module, steps: int, batch: int, cfg: PretrainConfig, n_train: int,
-         loss_of, name: str, progress: bool) -> list[float]:
-    """AdamW + warm-up/cosine over ``steps`` random mini-batches of the first ``n_train``
-    samples; ``loss_of(model, idx)`` gives the loss of the samples ``idx``. Returns the mean
-    loss of every 50 steps."""
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+         loss_of, name: str, progress: bool, lr: float, fused: bool = False
+         ) -> tuple[list[float], float]:
+    """AdamW (peak ``lr``) + warm-up/cosine over ``steps`` random mini-batches of the first
+    ``n_train`` samples; ``loss_of(model, idx)`` gives the loss of the samples ``idx``.
+    ``fused``: PyTorch's fused AdamW kernel (same update, other rounding; on CPU about 10x
+    faster a step than the default for VGGish's 72 M parameters). Returns the mean loss of
+    every 50 steps and the seconds of the optimiser steps (wall clock)."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay,
+                            **({"fused": True} if fused else {}))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, steps))
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
@@ -182,6 +290,7 @@ def _fit(model: nn.Module, steps: int, batch: int, cfg: PretrainConfig, n_train:
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=steps, desc=f"pretrain {name}", leave=False)
+    t0 = time.perf_counter()
     for _ in range(steps):
         idx = torch.randint(0, n_train, (batch,), generator=gen)
         loss = loss_of(model, idx)
@@ -196,11 +305,12 @@ def _fit(model: nn.Module, steps: int, batch: int, cfg: PretrainConfig, n_train:
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{acc[-1] if acc else curve[-1]:.3f}")
+    seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
     if acc:
         curve.append(sum(acc) / len(acc))
-    return curve
+    return curve, seconds
 
 
 @torch.no_grad()
@@ -236,16 +346,30 @@ def _audio_scores(model: AudioPretext, audio: torch.Tensor, hot: torch.Tensor
 def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress: bool = True) -> dict:
     """Compose the clips, train both pretexts and write their weights in the public formats.
 
-    Writes under ``out_dir``: ``{backbone}_synthavs.pth`` (the SeaFormer state dict with the
-    public keys; the pretext head is not kept), ``mobilenetv2_synthavs.pth`` (PANNs keys,
-    ``{"model": state_dict}`` with the tag layer as ``fc_audioset.*``) and ``pretrain.json``
-    (config, held-out scores, loss per 50 steps, seconds); returns that summary.
+    Writes under ``out_dir`` (a pretext with 0 steps is skipped and writes nothing):
 
-    Raises ValueError for an unknown backbone or fewer than 2 clips.
+    - ``{backbone}_synthavs.pth``: the visual backbone's state dict, public keys, plain
+      ``{key: tensor}`` as the released files: ``SeaFormer_*.pth`` keys, or for ``resnet18``
+      torchvision's ``resnet18-f37072fd.pth`` keys (``conv1.weight``, ``bn1.*``,
+      ``layer1.0.conv1.weight`` ...). The pretext head is not kept; the ResNet file has no
+      ``fc.*`` (the pretext trains no ImageNet classifier, and
+      :func:`~avs_models.backbones.resnet.load_torchvision_weights` drops ``fc.*`` from the
+      public file, so both load alike);
+    - ``mobilenetv2_synthavs.pth`` (PANNs keys, ``{"model": state_dict}`` with the tag layer as
+      ``fc_audioset.*``, 16 classes instead of 527) or ``vggish_synthavs.pth`` (torchvggish's
+      ``vggish-10086976.pth`` keys ``features.*``, ``embeddings.*``, plain state dict; the tag
+      layer is not kept, as that file has no classifier);
+    - ``pretrain.json``: config, held-out scores, loss per 50 steps, seconds per pretext and
+      per step; returns that summary.
+
+    Raises ValueError for an unknown backbone or audio encoder, or fewer than 2 clips.
     """
-    if cfg.backbone not in LIGHT_HEAD_EMBED_DIMS:
-        raise ValueError(f"unknown SeaFormer size {cfg.backbone!r}; choose one of "
-                         f"{sorted(LIGHT_HEAD_EMBED_DIMS)}")
+    if cfg.backbone not in VISUAL_BACKBONES:
+        raise ValueError(f"unknown visual backbone {cfg.backbone!r}; choose one of "
+                         f"{list(VISUAL_BACKBONES)}")
+    if cfg.audio_encoder not in AUDIO_ENCODERS:
+        raise ValueError(f"unknown audio encoder {cfg.audio_encoder!r}; choose one of "
+                         f"{list(AUDIO_ENCODERS)}")
     if cfg.clips < 2:
         raise ValueError(f"need at least 2 clips (10 % are held out), got {cfg.clips}")
     out = Path(out_dir)
@@ -279,35 +403,48 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress: bool = True) ->
             image[flip], target[flip] = image[flip].flip(-1), target[flip].flip(-1)
             return F.cross_entropy(model(image), target)
 
-        curve = _fit(vis, cfg.visual_steps, cfg.batch_size, cfg, n_train, visual_loss,
-                     "visual", progress)
+        # the SeaFormer pretext keeps the default AdamW: same weights for a seed as before
+        curve, fit_s = _fit(vis, cfg.visual_steps, cfg.batch_size, cfg, n_train, visual_loss,
+                            "visual", progress, cfg.lr, fused=cfg.backbone == "resnet18")
         miou = _visual_miou(vis, norm(data["image"][n_train:]), data["classes"][n_train:])
         path = out / f"{cfg.backbone}_synthavs.pth"
         torch.save(vis.backbone.state_dict(), path)
+        seconds = time.perf_counter() - t1
         summary["visual"] = {"weights": str(path), "heldout_miou": round(miou, 4),
                              "loss_per_50_steps": [round(x, 4) for x in curve],
-                             "seconds": round(time.perf_counter() - t1, 1)}
+                             "seconds": round(seconds, 1),
+                             "seconds_per_step": round(fit_s / cfg.visual_steps, 3)}
         log.info("visual pretext: held-out mIoU %.3f (%.0f s)", miou,
                  summary["visual"]["seconds"])
 
     if cfg.audio_steps > 0:
         t1 = time.perf_counter()
-        aud = AudioPretext()
+        aud = AudioPretext(cfg.audio_encoder)
+        audio_lr = cfg.audio_lr or (VGGISH_LR if cfg.audio_encoder == "vggish" else cfg.lr)
+        if cfg.audio_encoder == "vggish":          # MobileNetV2: unchanged (zero bias)
+            aud.set_tag_prior(data["sounding"][:n_train])
 
         def audio_loss(model: AudioPretext, idx: torch.Tensor) -> torch.Tensor:
             return F.binary_cross_entropy_with_logits(model(data["audio"][idx]),
                                                       data["sounding"][idx])
 
-        curve = _fit(aud, cfg.audio_steps, cfg.audio_batch_size, cfg, n_train, audio_loss,
-                     "audio", progress)
+        # the MobileNetV2 pretext keeps the default AdamW: same weights for a seed as before
+        curve, fit_s = _fit(aud, cfg.audio_steps, cfg.audio_batch_size, cfg, n_train,
+                            audio_loss, "audio", progress, audio_lr,
+                            fused=cfg.audio_encoder == "vggish")
         scores = _audio_scores(aud, data["audio"][n_train:], data["sounding"][n_train:])
-        state = dict(aud.encoder.state_dict())
-        state.update({f"fc_audioset.{k}": v for k, v in aud.fc_audioset.state_dict().items()})
-        path = out / "mobilenetv2_synthavs.pth"
-        torch.save({"model": state}, path)
-        summary["audio"] = {"weights": str(path), "heldout": scores,
+        path = out / AUDIO_ENCODERS[cfg.audio_encoder]
+        if cfg.audio_encoder == "mobilenetv2":
+            state = dict(aud.encoder.state_dict())
+            state.update({f"fc_audioset.{k}": v for k, v in aud.tag.state_dict().items()})
+            torch.save({"model": state}, path)
+        else:
+            torch.save(aud.encoder.state_dict(), path)
+        seconds = time.perf_counter() - t1
+        summary["audio"] = {"weights": str(path), "heldout": scores, "lr": audio_lr,
                             "loss_per_50_steps": [round(x, 4) for x in curve],
-                            "seconds": round(time.perf_counter() - t1, 1)}
+                            "seconds": round(seconds, 1),
+                            "seconds_per_step": round(fit_s / cfg.audio_steps, 3)}
         log.info("audio pretext: held-out %s (%.0f s)", scores, summary["audio"]["seconds"])
 
     summary["seconds"] = round(time.perf_counter() - t0, 1)
@@ -319,7 +456,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``avs pretrain`` (defaults: :class:`PretrainConfig`)."""
     d = PretrainConfig()
     parser.add_argument("--out", required=True, help="folder for the weights and pretrain.json")
-    parser.add_argument("--backbone", default=d.backbone, choices=sorted(LIGHT_HEAD_EMBED_DIMS))
+    parser.add_argument("--backbone", default=d.backbone, choices=VISUAL_BACKBONES,
+                        help="visual backbone: a SeaFormer size (LightAVSeg) or resnet18 "
+                        f"(AVESFormer-R18) (default {d.backbone})")
+    parser.add_argument("--audio-encoder", default=d.audio_encoder, choices=list(AUDIO_ENCODERS),
+                        help="audio encoder: mobilenetv2 (LightAVSeg) or vggish (AVESFormer, "
+                        f"AVSegFormer) (default {d.audio_encoder})")
     parser.add_argument("--image-size", type=int, nargs=2, default=list(d.image_size),
                         metavar=("H", "W"), help=f"visual input in px (default {d.image_size})")
     parser.add_argument("--clips", type=int, default=d.clips, help="clips composed")
@@ -329,7 +471,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-steps", type=int, default=d.audio_steps)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--audio-batch-size", type=int, default=d.audio_batch_size)
-    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--lr", type=float, default=d.lr, help=f"peak AdamW lr (default {d.lr})")
+    parser.add_argument("--audio-lr", type=float, default=d.audio_lr,
+                        help="peak lr of the audio pretext (default: --lr for mobilenetv2, "
+                        f"{VGGISH_LR} for vggish)")
     parser.add_argument("--workers", type=int, default=d.workers)
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -339,17 +484,21 @@ def run(args: argparse.Namespace) -> int:
     """Pretrain; print the summary (held-out scores, weight paths) as JSON. Returns 0, or 2
     for invalid arguments."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = PretrainConfig(backbone=args.backbone, image_size=tuple(args.image_size),
+    cfg = PretrainConfig(backbone=args.backbone, audio_encoder=args.audio_encoder,
+                         image_size=tuple(args.image_size),
                          clips=args.clips, seed=args.seed, visual_steps=args.visual_steps,
                          audio_steps=args.audio_steps, batch_size=args.batch_size,
                          audio_batch_size=args.audio_batch_size, lr=args.lr,
+                         audio_lr=args.audio_lr,
                          workers=args.workers, threads=args.threads)
     bad = (["clips"] if cfg.clips < 2 else []) \
         + [k for k in ("batch_size", "audio_batch_size", "workers") if getattr(cfg, k) < 1] \
-        + [k for k in ("visual_steps", "audio_steps", "threads") if getattr(cfg, k) < 0]
+        + [k for k in ("visual_steps", "audio_steps", "threads", "audio_lr")
+           if getattr(cfg, k) < 0]
     if bad or min(cfg.image_size) < 64 or any(s % 32 for s in cfg.image_size):
         print(f"avs pretrain: invalid {bad or 'image size'} (clips >= 2, other counts >= 1, "
-              f"steps >= 0, image size a multiple of 32 and >= 64 px; got {asdict(cfg)})",
+              f"steps and audio lr >= 0, image size a multiple of 32 and >= 64 px; got "
+              f"{asdict(cfg)})",
               file=sys.stderr)
         return 2
     summary = pretrain(cfg, args.out, progress=not args.no_progress)
