@@ -113,15 +113,25 @@ def _summarise(keys: list[str], limit: int = 8) -> str:
     return shown + (f", ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def missing_keys(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]
+                 ) -> list[str]:
+    """Keys of ``own`` that ``state`` lacks, sorted, except BatchNorm ``num_batches_tracked``
+    counters: files saved before PyTorch 0.4.1 (e.g. torchvision's first ResNet releases)
+    have none, and BatchNorm's own loader fills them in (``_NormBase._load_from_state_dict``),
+    strict mode included."""
+    return sorted(k for k in set(own) - set(state) if not k.endswith(".num_batches_tracked"))
+
+
 def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor],
                      source: str = "checkpoint") -> None:
-    """Compare names and shapes of ``state`` with ``model.state_dict()``.
+    """Compare names and shapes of ``state`` with ``model.state_dict()`` (see
+    :func:`missing_keys` for the one kind of key that may be absent).
 
     Raises:
         CheckpointError: listing missing keys, unexpected keys and shape mismatches.
     """
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
+    missing = missing_keys(own, state)
     unexpected = sorted(set(state) - set(own))
     mismatched = sorted(
         f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"

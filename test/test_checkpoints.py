@@ -69,3 +69,19 @@ def test_numpy_state_beside_the_tensors_is_read_but_no_other_objects(tmp_path):
     torch.save({"model": {"w": torch.ones(2)}, "args": argparse.Namespace(lr=1)}, path)
     with pytest.raises(CheckpointError, match="could not be read"):
         read_checkpoint(path)
+
+
+def test_files_from_before_num_batches_tracked_load(tmp_path):
+    """torchvision's first ResNet files (PyTorch < 0.4.1) hold no BatchNorm
+    ``num_batches_tracked``; PyTorch's own strict loading accepts them, and so do we."""
+    from avs_models.backbones.resnet import load_torchvision_weights
+
+    source = resnet18()
+    old = {k: v for k, v in source.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(old, tmp_path / "resnet18-old.pth")
+    model = resnet18()
+    load_torchvision_weights(model, tmp_path / "resnet18-old.pth")
+    assert torch.equal(model.conv1.weight, source.conv1.weight)
+    del old["bn1.running_mean"]
+    with pytest.raises(CheckpointError, match="bn1.running_mean"):
+        load_state_dict_strict(resnet18(), old)

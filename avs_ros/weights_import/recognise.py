@@ -30,7 +30,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from avs_models.checkpoints import (FORMAT, check_state_dict, extract_state_dict,
+from avs_models.checkpoints import (FORMAT, check_state_dict, extract_state_dict, missing_keys,
                                     read_checkpoint, strip_module_prefix)
 from avs_models.errors import CheckpointError
 
@@ -254,7 +254,7 @@ def _group(keys, prefixes: tuple[str, ...]) -> dict[str, int]:
 def _differences(own: Mapping[str, torch.Tensor], theirs: Mapping[str, torch.Tensor]
                  ) -> tuple[int, str]:
     """(count, text) of missing / unexpected / mis-shaped keys of ``theirs`` vs ``own``."""
-    missing = sorted(set(own) - set(theirs))
+    missing = missing_keys(own, theirs)
     unexpected = sorted(set(theirs) - set(own))
     shapes = sorted(f"{k} {tuple(theirs[k].shape)} (expected {tuple(own[k].shape)})"
                     for k in set(own) & set(theirs) if own[k].shape != theirs[k].shape)
