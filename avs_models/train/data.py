@@ -36,8 +36,9 @@ def build_dataset(cfg: Config, split: str, train: bool) -> Dataset:
     audio front end); random flips only when ``train``; wrapped in :class:`CachedFrames` when
     ``cfg.data.cache``. With ``cfg.data.streams`` the same split of the stream set follows
     the clips' frames (a ``ConcatDataset``), labelled by ``data.stream_target`` when
-    ``train`` and by the stamp rule otherwise (the truth the node is judged by). Raises FileNotFoundError / AVSBenchFormatError
-    from the loaders, ValueError for ``data.audio: pkl`` with a front end other than VGGish."""
+    ``train`` and by the stamp rule otherwise (the truth the node is judged by). Raises
+    FileNotFoundError / AVSBenchFormatError from the loaders, ValueError for ``data.audio:
+    pkl`` with a front end other than VGGish."""
     d = cfg.data
     contract = input_contract(cfg)
     flip = train and d.hflip

@@ -172,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
                          args.audio_info_topic, args.gt_topic, max_skew_s=args.max_skew_s,
                          audio_buffer_s=args.audio_buffer_s,
                          score_threshold=args.score_threshold, min_area_px=args.min_area_px,
-                         temporal_smoothing=args.temporal_smoothing, video=not args.no_video, storage=args.storage,
+                         temporal_smoothing=args.temporal_smoothing,
+                         video=not args.no_video, storage=args.storage,
                          depth_topic=args.depth_topic)
     try:
         data = replay(args.bag, args.out, model, opts,
