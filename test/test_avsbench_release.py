@@ -149,7 +149,7 @@ class _Recorder:
         self.windows: list[np.ndarray] = []
         self.patches: list[np.ndarray] = []
 
-    def process(self, rgb, window):
+    def process(self, rgb, window, stamp_ns=None):
         self.windows.append(window.copy())
         self.patches.append(self.pre.audio(window)[0])
         h, w = rgb.shape[:2]

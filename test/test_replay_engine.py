@@ -25,7 +25,7 @@ class FakePipeline:
     def __init__(self, latency_ms: float) -> None:
         self.latency_ms = latency_ms
 
-    def process(self, rgb, window):
+    def process(self, rgb, window, stamp_ns=None):
         assert window.shape == (15600,) and window.dtype == np.float32
         h, w = rgb.shape[:2]
         return Result(np.zeros((h, w), np.uint8), np.full((h, w), 0.25, np.float32), [], None,

@@ -101,10 +101,6 @@ class Pipeline:
         """Names by mask id."""
         return self.postprocessor.class_names
 
-    def reset(self) -> None:
-        """Forget the temporal smoothing state (a new stream, e.g. a new clip)."""
-        self._state = None
-
     def _smooth(self, logits, stamp_ns: int | None):
         prev = self._state
         if stamp_ns is None:

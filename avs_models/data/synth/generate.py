@@ -88,6 +88,27 @@ def worker_pool(workers: int):
     return ctx.Pool(workers, initializer=_init_worker)
 
 
+def run_jobs(fn, jobs: list, workers: int, progress=None, chunksize: int = 1) -> list:
+    """``[fn(job) for job in jobs]`` in order, in this process (``workers`` 1) or in a
+    :func:`worker_pool`; ``progress(done, total)`` after each result."""
+    rows: list = []
+    if workers == 1:
+        results = map(fn, jobs)
+        pool = None
+    else:
+        pool = worker_pool(workers)
+        results = pool.imap(fn, jobs, chunksize=chunksize)
+    try:
+        for row in results:
+            rows.append(row)
+            if progress:
+                progress(len(rows), len(jobs))
+    finally:
+        if pool is not None:
+            pool.terminate()
+    return rows
+
+
 def generate(subset: str, out_dir: str | Path, clips: int, seed: int, workers: int = 2,
              progress=None) -> Path:
     """Write ``clips`` SynthAVS clips of ``subset`` under ``out_dir`` in the AVSBench layout.
@@ -117,18 +138,7 @@ def generate(subset: str, out_dir: str | Path, clips: int, seed: int, workers: i
     log.info("SynthAVS %s: %d clips, seed %d, sounds: %s, backgrounds: %s",
              subset, clips, seed, sounds, backgrounds)
     jobs = [(subset, str(out_dir), int(seed), i, clips) for i in range(clips)]
-    rows = []
-    if workers == 1:
-        for job in jobs:
-            rows.append(_make_clip(job))
-            if progress:
-                progress(len(rows), clips)
-    else:
-        with worker_pool(workers) as pool:
-            for row in pool.imap(_make_clip, jobs, chunksize=4):
-                rows.append(row)
-                if progress:
-                    progress(len(rows), clips)
+    rows = run_jobs(_make_clip, jobs, workers, progress, chunksize=4)
     write_csv(root, subset, rows)
     info = {"generator": "SynthAVS", "subset": subset, "clips": clips, "seed": seed,
             "sounds": sounds, "backgrounds": backgrounds,

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import soundfile as sf
 
-from .generate import split_of, worker_pool
+from .generate import run_jobs, split_of
 from .sounds import SAMPLE_RATE, sound_source
 from .visuals import background_source
 from .writers import to_pcm16
@@ -107,18 +107,7 @@ def generate_streams(out_dir: str | Path, streams: int, seed: int, duration_s: f
     root.mkdir(parents=True, exist_ok=True)
     jobs = [(str(out_dir), int(seed), i, streams, float(duration_s), float(fps))
             for i in range(streams)]
-    rows: list[dict] = []
-    if workers == 1:
-        for job in jobs:
-            rows.append(_make_stream(job))
-            if progress:
-                progress(len(rows), streams)
-    else:
-        with worker_pool(workers) as pool:
-            for row in pool.imap(_make_stream, jobs):
-                rows.append(row)
-                if progress:
-                    progress(len(rows), streams)
+    rows = run_jobs(_make_stream, jobs, workers, progress)
     with open(root / "streams.csv", "w") as f:
         f.write("name,split,fps,duration_s,frames\n")
         for r in rows:
