@@ -46,8 +46,10 @@ def _components(mask: np.ndarray, min_px: int) -> list[np.ndarray]:
 class _Event:
     __slots__ = ("region", "area0", "stamp_ns", "frame")
 
-    def __init__(self, region: np.ndarray, stamp_ns: int, frame: int) -> None:
-        self.region, self.area0 = region, int(region.sum())
+    def __init__(self, region: np.ndarray, stamp_ns: int, frame: int,
+                 area0: int | None = None) -> None:
+        self.region = region
+        self.area0 = int(region.sum()) if area0 is None else area0
         self.stamp_ns, self.frame = stamp_ns, frame
 
 
@@ -113,8 +115,8 @@ class StreamMetrics:
                 self._onsets.append(_Event(c, stamp_ns, self._frame))
         for c in _components(pgt, self.min_event_px):
             if (c & near_now).sum() < 0.1 * c.sum():
-                self._offsets.append(_Event(_grow(c, self.drift_px), stamp_ns, self._frame))
-                self._offsets[-1].area0 = int(c.sum())
+                self._offsets.append(_Event(_grow(c, self.drift_px), stamp_ns, self._frame,
+                                            area0=int(c.sum())))
         return len(self._onsets) + len(self._offsets) - before
 
     def _done(self, kind: str, ev: _Event, stamp_ns: int) -> None:
