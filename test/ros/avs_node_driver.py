@@ -171,6 +171,12 @@ class Driver:
         self.wait("diagnostics", ok, timeout)
         return self.out["diagnostics"][-1]
 
+    def settle(self) -> None:
+        """Wait two diagnostics periods, so that the node's executor has taken what was sent
+        before (audio and AudioInfo come on two subscriptions, served in no fixed order)."""
+        for _ in range(2):
+            self.wait_diagnostics(lambda v: True)
+
 
 # ---- ros-drivers flavour: AudioDataStamped + AudioInfo ----------------------------------
 def stream(d: Driver) -> None:
@@ -223,15 +229,18 @@ def stream(d: Driver) -> None:
     send(3.8, 4.5)                                     # a 0.3 s gap
     images["future"] = d.image(500.0)                  # its audio never comes
     send(20.0, 23.0, rate=48000)                       # 48 kHz data announced as 16 kHz
+    # The node takes audio and AudioInfo from two subscriptions in no fixed order: the chunks
+    # must be handled before the next AudioInfo is sent (CI once refused the last ones).
+    d.wait_diagnostics(lambda v: int(v["audio_rate_mismatches"]) >= 1)
     # an AudioInfo whose rate once cost a 149 GiB allocation; its data must be refused
     info.publish(AudioInfo(channels=1, sample_rate=1000000007, sample_format="S16LE",
                            bitrate=256000, coding_format="wave"))
-    d.spin_for(0.3)
-    send(30.0, 30.3)
-    d.spin_for(0.3)
+    d.wait_diagnostics(lambda v: int(v["bad_audio_info"]) >= 1)
+    send(30.0, 30.3)                                   # 3 chunks, refused (+ the 3-byte one)
+    d.wait_diagnostics(lambda v: int(v["bad_audio"]) >= 4)
     info.publish(AudioInfo(channels=1, sample_rate=16000, sample_format="S16LE",
                            bitrate=256000, coding_format="wave"))
-    d.spin_for(0.3)
+    d.settle()
     send(40.0, 42.0)
     images["after"] = d.image(41.5)
     d.wait_mask(images["after"])
@@ -311,7 +320,7 @@ def formats(d: Driver) -> None:
         info.publish(AudioInfo(channels=channels, sample_rate=rate, sample_format=fmt,
                                bitrate=192 if coding == "mp3" else rate * channels * 16,
                                coding_format=coding))
-        d.spin_for(0.3)      # the AudioInfo is on its own topic: let it land first
+        d.settle()           # the AudioInfo is on its own topic: let it land first
 
     def send(t0: float, t1: float, fmt: str, rate: int, channels: int = 1, step: float = 0.1):
         t = t0
