@@ -132,6 +132,42 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, t)
 
 
+def presence_loss(logits: torch.Tensor, target: torch.Tensor, topk: int = 16) -> torch.Tensor:
+    """Frame-level "does anything in view sound" loss: binary cross-entropy between the mean
+    foreground logit of the ``topk`` most confident pixels and whether the target has any
+    foreground pixel (a multiple-instance reading of the mask; ours, not the papers').
+
+    Dice gives an empty target no gradient at all (its numerator is 0 whatever the
+    prediction) and the per-pixel BCE spreads a silent frame's push over every pixel, so a
+    few confident pixels -- which is what an object detector downstream reports -- survive.
+    This term acts on exactly those pixels: on a silent frame it pushes the strongest ``topk``
+    below 0; on a sounding frame it asks the strongest ones to be foreground.
+
+    Args:
+        logits: float [B, C, H, W]. For C = 1 the foreground logit is the logit itself; for
+            C > 1 it is logsumexp over classes 1..C-1 minus the background (class 0) logit.
+        target: as :func:`dice_loss`.
+        topk: pixels per frame whose logits are averaged (clipped to H * W), px.
+
+    Returns:
+        float scalar, mean over the batch.
+
+    Raises:
+        AVSInputError: bad shapes/dtypes (as :func:`dice_loss`); ValueError: ``topk`` < 1.
+    """
+    if topk < 1:
+        raise ValueError(f"topk must be >= 1 px, got {topk}")
+    fg = foreground_mask(_checked_target(logits, target), logits.shape[1])
+    if logits.shape[1] == 1:
+        fg_logit = logits[:, 0]
+    else:
+        fg_logit = torch.logsumexp(logits[:, 1:], dim=1) - logits[:, 0]
+    flat = fg_logit.flatten(1)
+    score = flat.topk(min(int(topk), flat.shape[1]), dim=1).values.mean(dim=1)
+    present = (fg.flatten(1) > 0.5).any(dim=1).to(score.dtype)
+    return F.binary_cross_entropy_with_logits(score, present)
+
+
 def resize_to(logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bilinear resize (align_corners=False) of [B, C, h, w] logits to ``size`` (H, W);
     unchanged when already that size."""
@@ -229,16 +265,30 @@ class LightAVSegLoss(_Criterion):
     sigmoid and is numerically stable. For C > 1 the segmentation part uses the softmax Dice
     and the cross-entropy.
 
+    Args:
+        lambda_msa: 0.5 (the paper's value).
+        lambda_presence: weight of :func:`presence_loss` (ours; 0, the paper's loss, by
+            default). Streams, where silent frames must give an empty mask, train with it.
+        presence_topk: its ``topk``, px at the logits' resolution.
+
     forward(outputs {"logits", "align_logits": [[B, 1, h, w], ...]}, target) ->
-    {"dice", "bce", "msa", "loss"}.
+    {"dice", "bce", "msa", "loss"}, plus "presence" when lambda_presence > 0.
 
     Raises:
         AVSInputError: missing output key, align maps with more than one channel, bad shapes.
+        ValueError: lambda_presence < 0 or presence_topk < 1.
     """
 
-    def __init__(self, lambda_msa: float = 0.5) -> None:
+    def __init__(self, lambda_msa: float = 0.5, lambda_presence: float = 0.0,
+                 presence_topk: int = 16) -> None:
         super().__init__()
+        if lambda_presence < 0 or presence_topk < 1:
+            raise ValueError(f"lambda_presence must be >= 0 and presence_topk >= 1, got "
+                             f"{lambda_presence} and {presence_topk}")
         self.weights = {"dice": 1.0, "bce": 1.0, "msa": lambda_msa}
+        if lambda_presence > 0:
+            self.weights["presence"] = float(lambda_presence)
+        self.presence_topk = int(presence_topk)
 
     def forward(self, outputs: Outputs, target: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = _require(outputs, "logits", "LightAVSegLoss")
@@ -251,11 +301,11 @@ class LightAVSegLoss(_Criterion):
                 raise AVSInputError("LightAVSegLoss: each align_logits entry must be "
                                     f"[B, 1, h, w], got {getattr(a, 'shape', type(a).__name__)}")
             msa.append(F.binary_cross_entropy_with_logits(resize_to(a, size), fg))
-        return self._total({
-            "dice": dice_loss(logits, target),
-            "bce": bce_loss(logits, target),
-            "msa": torch.stack(msa).mean(),
-        })
+        terms = {"dice": dice_loss(logits, target), "bce": bce_loss(logits, target),
+                 "msa": torch.stack(msa).mean()}
+        if "presence" in self.weights:
+            terms["presence"] = presence_loss(logits, target, self.presence_topk)
+        return self._total(terms)
 
 
 class AVSegFormerLoss(_Criterion):

@@ -7,7 +7,7 @@ import torch
 from avs_models.errors import AVSInputError, PresetError
 from avs_models.losses import (
     AVESFormerLoss, AVSegFormerLoss, LightAVSegLoss, bce_loss, build_criterion, dice_loss,
-    soft_iou_loss)
+    presence_loss, soft_iou_loss)
 
 LN2 = math.log(2.0)
 # Binary case: logits 0 -> p = 1/2 on a 2x2 map, target [[1, 0], [0, 0]].
@@ -81,6 +81,48 @@ def test_lightavseg_loss_hand_value():
     terms2 = LightAVSegLoss()(out2, IDS)
     assert terms2["msa"].item() < 1e-6
     assert terms2["bce"].item() == pytest.approx(LN2, abs=1e-6)
+
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def test_presence_loss_hand_values_and_where_it_pushes():
+    logits = torch.tensor([[[[3.0, -1.0], [-2.0, 0.0]]]], requires_grad=True)
+    empty = torch.zeros(1, 1, 2, 2)
+    # silent frame: the top 2 logits (3, 0) average 1.5 and should be negative
+    loss = presence_loss(logits, empty, topk=2)
+    assert loss.item() == pytest.approx(softplus(1.5), abs=1e-6)
+    loss.backward()
+    # only the two strongest pixels are pushed, both down; Dice gives an empty target nothing
+    grad = logits.grad[0, 0]
+    assert grad[0, 0] > 0 and grad[1, 1] > 0 and grad[0, 1] == 0 and grad[1, 0] == 0
+    z = logits.detach().clone().requires_grad_(True)
+    dice_loss(z, empty).backward()
+    assert torch.count_nonzero(z.grad) == 0
+    # sounding frame: the strongest pixel (3) should be positive; topk clips to H * W
+    assert presence_loss(logits, MASK, topk=1).item() == pytest.approx(softplus(-3), abs=1e-6)
+    assert presence_loss(logits, MASK, topk=99).item() == pytest.approx(softplus(0), abs=1e-6)
+    # C > 1: foreground logit = logsumexp(classes 1..) - background = [2, -1]
+    two = torch.tensor([[[[0.0, 0.0]], [[2.0, -1.0]]]])
+    assert presence_loss(two, IDS, topk=1).item() == pytest.approx(softplus(-2), abs=1e-6)
+    assert presence_loss(two, torch.zeros_like(IDS), topk=1).item() == pytest.approx(
+        softplus(2), abs=1e-6)
+    with pytest.raises(ValueError, match="topk"):
+        presence_loss(logits, MASK, topk=0)
+
+
+def test_lightavseg_presence_term_is_optional():
+    out = {"logits": ZERO, "align_logits": [torch.zeros(1, 1, 1, 1)]}
+    plain = LightAVSegLoss()(out, MASK)
+    assert "presence" not in plain
+    with_presence = LightAVSegLoss(lambda_presence=2.0, presence_topk=4)(out, MASK)
+    assert with_presence["presence"].item() == pytest.approx(LN2, abs=1e-6)
+    assert with_presence["loss"].item() == pytest.approx(plain["loss"].item() + 2 * LN2,
+                                                         abs=1e-5)
+    assert build_criterion("lightavseg_t", 1, lambda_presence=1.0).weights["presence"] == 1.0
+    with pytest.raises(ValueError, match="lambda_presence"):
+        LightAVSegLoss(lambda_presence=-1.0)
 
 
 def test_avsegformer_loss_hand_value():
