@@ -182,11 +182,17 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, class_names: list[str
     }
     if source is not None:
         payload["source"] = source
+    return write_checkpoint(payload, path)
+
+
+def write_checkpoint(payload: dict, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves a truncated
+    checkpoint behind. Creates the parent folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves a truncated checkpoint behind
+    tmp.replace(path)
     return path
 
 
@@ -214,6 +220,66 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu"):
     load_state_dict_strict(model, state, source=f"checkpoint {path}")
     meta = {k: v for k, v in obj.items() if k != "model"}
     return model.to(map_location).eval(), meta
+
+
+def interpolate_checkpoints(start: str | Path, tuned: str | Path, alpha: float, *,
+                            half: bool = False) -> dict:
+    """WiSE-FT weight-space ensemble of a model and its fine-tuned version: every float tensor
+    of the state dict becomes ``(1 - alpha) * start + alpha * tuned`` (Wortsman et al., "Robust
+    fine-tuning of zero-shot models", CVPR 2022, Eq. 1), BatchNorm running statistics
+    included; integer tensors (``num_batches_tracked``) are the tuned model's.
+
+    Args:
+        start, tuned: ``avs_ros/1`` checkpoints of the same preset, classes, build options and
+            input contract (``tuned`` fine-tuned from ``start``, e.g. by
+            ``model.init_checkpoint``).
+        alpha: weight of ``tuned`` in [0, 1] (0 gives ``start``, 1 gives ``tuned``).
+        half: store float tensors as float16 (as the shipped release), else float32.
+
+    Returns:
+        an ``avs_ros/1`` checkpoint dict: ``tuned``'s metadata, ``metrics`` cleared (they were
+        measured on other weights) and ``source`` naming both files (sha256) and ``alpha``.
+
+    Raises:
+        ValueError: ``alpha`` outside [0, 1].
+        CheckpointError: unreadable files, not our format, or the two differ in preset,
+            classes, build options, contract, keys or tensor shapes.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    objs = []
+    for path in (start, tuned):
+        obj = read_checkpoint(path)
+        if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
+            raise CheckpointError(f"{path} is not an {FORMAT!r} checkpoint")
+        objs.append(obj)
+    a, b = objs
+    for key in ("preset", "num_classes", "build_kwargs", "contract"):
+        if a.get(key) != b.get(key):
+            raise CheckpointError(f"{start} and {tuned} differ in {key}: {a.get(key)!r} vs "
+                                  f"{b.get(key)!r}; only a model and its fine-tuned version "
+                                  "can be interpolated")
+    sa, sb = a["model"], b["model"]
+    if set(sa) != set(sb):
+        raise CheckpointError(f"{start} and {tuned} have different state-dict keys: "
+                              f"{_summarise(sorted(set(sa) ^ set(sb)))}")
+    state = {}
+    for k, vb in sb.items():
+        va = sa[k]
+        if va.shape != vb.shape:
+            raise CheckpointError(f"{k}: shape {tuple(va.shape)} in {start} but "
+                                  f"{tuple(vb.shape)} in {tuned}")
+        if vb.is_floating_point():
+            v = torch.lerp(va.float(), vb.float(), float(alpha))
+            state[k] = v.half() if half else v
+        else:
+            state[k] = vb
+    out = {k: v for k, v in b.items() if k != "model"}
+    out.update(model=state, metrics=None, source={
+        "kind": "wise-ft", "alpha": float(alpha),
+        "start": {"file": Path(start).name, "sha256": file_sha256(start)},
+        "tuned": {"file": Path(tuned).name, "sha256": file_sha256(tuned)}})
+    return out
 
 
 def file_sha256(path: str | Path) -> str:

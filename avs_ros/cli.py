@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("avs_models.train.pretrain",
                  "SynthAVS encoder pretraining (stand-in for ImageNet/AudioSet weights)"),
     "train": ("avs_models.train.cli", "train a preset from a YAML config (DDP under torchrun)"),
+    "interpolate": ("avs_models.train.interpolate",
+                    "WiSE-FT: (1 - alpha) x a checkpoint + alpha x its fine-tuned version"),
     "eval": ("avs_models.train.evaluate",
              "J/F of a checkpoint on a split, with true and shuffled audio"),
     "import": ("avs_ros.weights_import.cli",

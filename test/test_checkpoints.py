@@ -85,3 +85,39 @@ def test_files_from_before_num_batches_tracked_load(tmp_path):
     del old["bn1.running_mean"]
     with pytest.raises(CheckpointError, match="bn1.running_mean"):
         load_state_dict_strict(resnet18(), old)
+
+
+def test_wise_ft_interpolation_of_a_model_and_its_fine_tune(tmp_path):
+    from avs_models.checkpoints import interpolate_checkpoints, load_model, save_checkpoint
+    from avs_models.registry import build_model
+    from avs_ros.cli import main
+
+    torch.manual_seed(0)
+    start, tuned = build_model("lightavseg_t"), build_model("lightavseg_t")
+    for p in tuned.parameters():        # "fine-tuned": every weight moved
+        p.data += 1.0
+    a = save_checkpoint(start, tmp_path / "start.pt")
+    b = save_checkpoint(tuned, tmp_path / "tuned.pt", metrics={"val": {"J": 0.5}})
+    sa, sb = start.state_dict(), tuned.state_dict()
+    for alpha in (0.0, 0.25, 1.0):
+        out = interpolate_checkpoints(a, b, alpha)
+        for k, v in out["model"].items():
+            if v.is_floating_point():
+                torch.testing.assert_close(v, (1 - alpha) * sa[k] + alpha * sb[k])
+            else:
+                assert torch.equal(v, sb[k])
+        assert out["metrics"] is None and out["source"]["alpha"] == alpha
+    # the verb writes a checkpoint that load_model reads, half precision on request
+    assert main(["interpolate", str(a), str(b), "--alpha", "0.5", "--half",
+                 "--out", str(tmp_path / "mid.pt")]) == 0
+    model, meta = load_model(tmp_path / "mid.pt")
+    key = next(k for k, v in sa.items() if v.is_floating_point())
+    torch.testing.assert_close(model.state_dict()[key], ((sa[key] + sb[key]) / 2).half().float())
+    assert meta["source"]["kind"] == "wise-ft" and meta["source"]["start"]["file"] == "start.pt"
+    # not a model and its fine-tune, or a bad alpha: a clear error, nothing written
+    other = save_checkpoint(build_model("lightavseg_t", num_classes=3), tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="num_classes"):
+        interpolate_checkpoints(a, other, 0.5)
+    assert main(["interpolate", str(a), str(b), "--alpha", "1.5",
+                 "--out", str(tmp_path / "bad.pt")]) == 2
+    assert not (tmp_path / "bad.pt").exists()

@@ -187,4 +187,5 @@ def _record(model, meta: dict, res: dict, args: argparse.Namespace) -> None:
     if train_data.get("streams"):
         metrics["train_streams"] = _dataset_info(train_data["streams"])
     save_checkpoint(model, args.record, class_names=meta.get("class_names"),
-                    config=meta.get("config"), metrics=metrics, half=True)
+                    config=meta.get("config"), metrics=metrics, half=True,
+                    source=meta.get("source"))
