@@ -39,6 +39,8 @@ def test_onset_and_offset_lags_follow_a_moving_object():
     # silent frames: 0-4 and 20-29 (15); objects published on 20, 21
     assert s["silent_frames"] == 15 and s["silent_with_object"] == 2
     assert s["silent_no_object"] == pytest.approx(13 / 15)
+    # whole 0.975 s window silent: frames 0-4 (before any sound) and 29 (1.0 s after 19)
+    assert s["silent_window_frames"] == 6 and s["silent_window_no_object"] == 1.0
     # frames 5-7 sound with nothing predicted (J 0), 8-19 exact (J 1)
     assert s["J_sounding"] == pytest.approx(12 / 15)
     assert "onset lag: median 300 ms (3 frames)" in "\n".join(format_summary(s))

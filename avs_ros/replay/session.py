@@ -65,7 +65,8 @@ class _Session(Sink):
         self.table = report.FrameTable(out / "frames.csv")
         self.evaluator = Evaluator(model.backend.num_classes, reader.layout.gt_topic, self._emit)
         self.geometry = GeometryEvaluator()
-        self.stream = StreamMetrics()
+        self.stream = StreamMetrics(
+            window_s=model.contract.window_samples / model.contract.sample_rate)
         self.localizer = None           # the engine's, set once it exists
         self.processing_ms: list[float] = []
         self.stage_ms: dict[str, list[float]] = {}    # pipeline stage -> wall ms per frame

@@ -4,7 +4,11 @@ Fed with every scored frame in stamp order (the published mask, the number of pu
 objects, the ground truth and the frame's J), per clip (a stream is one clip):
 
 - **silent frames**: frames whose ground truth is empty (nothing in view sounds); the share
-  of them on which the node published no sounding object (``silent_no_object``);
+  of them on which the node published no sounding object (``silent_no_object``); the same
+  for the silent frames whose whole audio window is silent too (``silent_window_frames``,
+  ``silent_window_no_object``: no sounding ground truth in the ``window_s`` before the stamp,
+  nor earlier in the stream). The other silent frames follow a sound that stopped less than
+  one window ago: the window still holds it, and only its last part tells that it stopped;
 - **J on sounding frames**: mean J over frames whose ground truth is not empty;
 - **flicker**: mean fraction of pixels whose published label changes between consecutive
   frames, over the pairs in which no sound starts or stops (no onset or offset event below;
@@ -60,18 +64,24 @@ class StreamMetrics:
         min_event_px: smallest ground-truth region, px, that makes an onset or offset event.
         max_lag_s: an event not resolved within this many s is missed.
         drift_px: how far the object of an offset may have moved, px.
+        window_s: length of the audio window that ends at each stamp, s (the model's
+            contract: 15600 samples at 16 kHz = 0.975 s).
 
     Raises:
         ValueError: negative or zero thresholds.
     """
 
     def __init__(self, min_event_px: int = 100, max_lag_s: float = 3.0,
-                 drift_px: int = 6) -> None:
-        if min_event_px < 1 or max_lag_s <= 0 or drift_px < 0:
-            raise ValueError("min_event_px must be >= 1, max_lag_s > 0, drift_px >= 0")
+                 drift_px: int = 6, window_s: float = 0.975) -> None:
+        if min_event_px < 1 or max_lag_s <= 0 or drift_px < 0 or window_s <= 0:
+            raise ValueError("min_event_px must be >= 1, max_lag_s > 0, drift_px >= 0, "
+                             "window_s > 0")
         self.min_event_px = int(min_event_px)
         self.max_lag_ns, self.drift_px = int(max_lag_s * 1e9), int(drift_px)
+        self.window_ns = int(round(window_s * 1e9))
         self.silent_frames = self.silent_with_object = 0
+        self.silent_window_frames = self.silent_window_with_object = 0
+        self._last_sounding_ns: int | None = None
         self.sounding_j: list[float] = []
         self.flicker: list[float] = []
         self.flicker_gt: list[float] = []
@@ -91,11 +101,18 @@ class StreamMetrics:
         if self._prev is not None and self._prev[0] != clip:
             self._close_open()
             self._prev = None
+            self._last_sounding_ns = None
         if not gt.any():
             self.silent_frames += 1
             self.silent_with_object += objects > 0
-        elif j is not None:
-            self.sounding_j.append(float(j))
+            if self._last_sounding_ns is None or \
+                    stamp_ns - self._last_sounding_ns >= self.window_ns:
+                self.silent_window_frames += 1
+                self.silent_window_with_object += objects > 0
+        else:
+            self._last_sounding_ns = stamp_ns
+            if j is not None:
+                self.sounding_j.append(float(j))
         if self._prev is not None:
             _, ppred, pgt, pobj = self._prev
             if not self._detect(pgt, gt, stamp_ns):
@@ -159,7 +176,7 @@ class StreamMetrics:
     def summary(self) -> dict:
         """The figures (fractions in [0, 1], lags in ms and frames; None where no frame or
         event counts): ``silent_frames``, ``silent_with_object``, ``silent_no_object``,
-        ``J_sounding``, ``sounding_frames``, ``flicker``, ``flicker_gt``, ``presence_flips``,
+        ``silent_window_frames``, ``silent_window_no_object``, ``J_sounding``, ``sounding_frames``, ``flicker``, ``flicker_gt``, ``presence_flips``,
         ``stable_pairs`` and per ``onset`` / ``offset``: ``events``, ``median_ms``,
         ``mean_ms``, ``p90_ms``, ``median_frames``, ``missed``, ``censored``."""
         self._close_open()
@@ -167,6 +184,10 @@ class StreamMetrics:
                "silent_with_object": self.silent_with_object,
                "silent_no_object": (1 - self.silent_with_object / self.silent_frames
                                     if self.silent_frames else None),
+               "silent_window_frames": self.silent_window_frames,
+               "silent_window_no_object": (
+                   1 - self.silent_window_with_object / self.silent_window_frames
+                   if self.silent_window_frames else None),
                "J_sounding": float(np.mean(self.sounding_j)) if self.sounding_j else None,
                "sounding_frames": len(self.sounding_j),
                "flicker": float(np.mean(self.flicker)) if self.flicker else None,
@@ -199,7 +220,9 @@ def format_summary(s: dict) -> list[str]:
                 f"{d['censored']} censored")
 
     return [f"silent frames: {s['silent_frames']}, no object published on "
-            f"{pct(s['silent_no_object'])}; J on sounding frames {pct(s['J_sounding'])}",
+            f"{pct(s['silent_no_object'])} (whole window silent: {s['silent_window_frames']}, "
+            f"{pct(s['silent_window_no_object'])}); J on sounding frames "
+            f"{pct(s['J_sounding'])}",
             f"flicker: {pct(s['flicker'])} of pixels per frame (ground truth "
             f"{pct(s['flicker_gt'])}), presence flips on {pct(s['presence_flips'])} of "
             f"{s['stable_pairs']} pairs without onset/offset",
