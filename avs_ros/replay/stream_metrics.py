@@ -7,7 +7,8 @@ objects, the ground truth and the frame's J), per clip (a stream is one clip):
   of them on which the node published no sounding object (``silent_no_object``); the same
   for the silent frames whose whole audio window is silent too (``silent_window_frames``,
   ``silent_window_no_object``: no sounding ground truth in the ``window_s`` before the stamp,
-  nor earlier in the stream). The other silent frames follow a sound that stopped less than
+  nor earlier in the stream; off-screen sources are not in the ground truth, so their sound
+  may still be in such a window). The other silent frames follow a sound that stopped less than
   one window ago: the window still holds it, and only its last part tells that it stopped;
 - **J on sounding frames**: mean J over frames whose ground truth is not empty;
 - **flicker**: mean fraction of pixels whose published label changes between consecutive
