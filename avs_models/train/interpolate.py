@@ -4,8 +4,8 @@ version (:func:`avs_models.checkpoints.interpolate_checkpoints`).
 ``avs interpolate START TUNED --alpha A --out OUT.pt [--half]``
 
 A fine-tune that gains something new (e.g. empty masks on silent stream frames) often loses a
-little of what the start could do (clip J); halfway between the two sets of weights keeps most
-of both. Evaluate the result with ``avs eval`` / ``scripts/eval_streams.sh`` as any checkpoint.
+little of what the start could do (clip J); a point between the two sets of weights can keep
+most of both. Evaluate the result with ``avs eval`` / ``scripts/eval_streams.sh`` as any checkpoint.
 """
 from __future__ import annotations
 
