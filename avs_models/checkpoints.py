@@ -196,6 +196,16 @@ def write_checkpoint(payload: dict, path: str | Path) -> Path:
     return path
 
 
+def _read_ours(path: str | Path) -> Mapping:
+    """An ``avs_ros/1`` checkpoint dict, read on the CPU; CheckpointError for anything else."""
+    obj = read_checkpoint(path, map_location="cpu")
+    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} is not an {FORMAT!r} checkpoint (no preset metadata); build the "
+            "model with build_model(preset) and load plain state dicts with load_state_dict_strict")
+    return obj
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu"):
     """Rebuild the network described by an ``avs_ros/1`` checkpoint and load its weights.
 
@@ -208,11 +218,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu"):
     from .contract import InputContract
     from .registry import build_model
 
-    obj = read_checkpoint(path, map_location="cpu")
-    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
-        raise CheckpointError(
-            f"checkpoint {path} is not an {FORMAT!r} checkpoint (no preset metadata); build the "
-            "model with build_model(preset) and load plain state dicts with load_state_dict_strict")
+    obj = _read_ours(path)
     model = build_model(obj["preset"], num_classes=obj["num_classes"], **obj["build_kwargs"])
     if obj.get("contract"):
         model.contract = InputContract.from_dict(obj["contract"])
@@ -247,13 +253,7 @@ def interpolate_checkpoints(start: str | Path, tuned: str | Path, alpha: float, 
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    objs = []
-    for path in (start, tuned):
-        obj = read_checkpoint(path)
-        if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
-            raise CheckpointError(f"{path} is not an {FORMAT!r} checkpoint")
-        objs.append(obj)
-    a, b = objs
+    a, b = _read_ours(start), _read_ours(tuned)
     for key in ("preset", "num_classes", "build_kwargs", "contract"):
         if a.get(key) != b.get(key):
             raise CheckpointError(f"{start} and {tuned} differ in {key}: {a.get(key)!r} vs "

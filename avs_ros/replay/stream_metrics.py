@@ -177,8 +177,9 @@ class StreamMetrics:
     def summary(self) -> dict:
         """The figures (fractions in [0, 1], lags in ms and frames; None where no frame or
         event counts): ``silent_frames``, ``silent_with_object``, ``silent_no_object``,
-        ``silent_window_frames``, ``silent_window_no_object``, ``J_sounding``, ``sounding_frames``, ``flicker``, ``flicker_gt``, ``presence_flips``,
-        ``stable_pairs`` and per ``onset`` / ``offset``: ``events``, ``median_ms``,
+        ``silent_window_frames``, ``silent_window_no_object``, ``J_sounding``,
+        ``sounding_frames``, ``flicker``, ``flicker_gt``, ``presence_flips``, ``stable_pairs``
+        and per ``onset`` / ``offset``: ``events``, ``median_ms``,
         ``mean_ms``, ``p90_ms``, ``median_frames``, ``missed``, ``censored``."""
         self._close_open()
         out = {"silent_frames": self.silent_frames,
