@@ -5,14 +5,28 @@ import numpy as np
 import pytest
 import torch
 
+import avs_models.weights as shipped
 from avs_models.checkpoints import save_checkpoint
 from avs_models.registry import build_model
 from avs_ros.core import model_source
 from avs_ros.core.model_source import load_backend
 
 
+def _ship(monkeypatch, folder, files):
+    """Make ``folder`` the shipped-weights folder holding ``files`` ({preset: file name})."""
+    monkeypatch.setattr(shipped, "SHIPPED", files)
+    monkeypatch.setattr(shipped, "__file__", str(folder / "__init__.py"))
+
+
+def test_shipped_checkpoints_exist_for_the_presets_the_readme_names():
+    for preset, name in shipped.SHIPPED.items():
+        assert shipped.shipped_checkpoint(preset).name == name
+    assert shipped.shipped_checkpoint("lightavseg_s") is None
+    assert shipped.default_checkpoint() == shipped.shipped_checkpoint(shipped.DEFAULT_PRESET)
+
+
 def test_empty_checkpoint_without_shipped_model_is_random_and_flagged(monkeypatch, tmp_path):
-    monkeypatch.setattr(model_source, "SHIPPED_CHECKPOINT", tmp_path / "missing.pt")
+    _ship(monkeypatch, tmp_path, {"lightavseg_t": "missing.pt"})
     loaded = load_backend("lightavseg_t", image_size=(64, 96))
     assert loaded.random_weights and "random weights" in loaded.source
     assert loaded.backend.image_size == (64, 96) == loaded.contract.image_size
@@ -23,7 +37,7 @@ def test_checkpoint_and_shipped_default_are_loaded(monkeypatch, tmp_path):
     torch.manual_seed(1)
     model = build_model("lightavseg_t")
     path = save_checkpoint(model, tmp_path / "default.pt", class_names=["bg", "noisy"])
-    monkeypatch.setattr(model_source, "SHIPPED_CHECKPOINT", path)
+    _ship(monkeypatch, tmp_path, {"lightavseg_t": "default.pt"})
     # shipped default (for its own preset), then named explicitly (the file's preset wins)
     for preset, checkpoint in (("lightavseg_t", ""), ("avesformer_r18", str(path))):
         loaded = load_backend(preset, checkpoint)
@@ -35,7 +49,7 @@ def test_checkpoint_and_shipped_default_are_loaded(monkeypatch, tmp_path):
 
 def test_shipped_default_is_not_used_for_another_preset(monkeypatch, tmp_path):
     path = save_checkpoint(build_model("lightavseg_t"), tmp_path / "default.pt")
-    monkeypatch.setattr(model_source, "SHIPPED_CHECKPOINT", path)
+    _ship(monkeypatch, tmp_path, {"lightavseg_t": path.name})
     loaded = load_backend("lightavseg_s", "")
     assert loaded.random_weights and loaded.source == "preset lightavseg_s (random weights)"
 

@@ -10,10 +10,10 @@ Resolution of ``checkpoint``:
   its metadata gives image size, classes and input contract (else the preset's contract);
 - a ``.pt``/``.pth`` file in the ``avs_ros/1`` format: the network it describes (its own
   preset, classes and contract);
-- empty: the shipped default checkpoint (:data:`SHIPPED_CHECKPOINT`) when it is installed and
-  ``preset`` is its preset (lightavseg_t), else the preset with random weights (seed 0). The
-  result says so (``random_weights``) so that the caller warns: such a model segments nothing
-  meaningful.
+- empty: the preset's shipped checkpoint (:func:`avs_models.weights.shipped_checkpoint`:
+  :data:`avs_models.weights.SHIPPED` lists them) when it is installed, else the preset with random
+  weights (seed 0). The result says so (``random_weights``) so that the caller warns: such a
+  model segments nothing meaningful.
 
 Backends: ``torch`` runs the network eagerly; ``onnxruntime`` runs an ONNX file, exported from
 a ``.pt`` (or random weights) once and cached (:func:`avs_models.onnx_cache.cached_onnx`);
@@ -34,8 +34,6 @@ from avs_models.backends.onnxruntime_backend import PROVIDERS, available_provide
 from avs_models.contract import InputContract
 from avs_models.registry import build_model, get_preset
 
-#: the model shipped with the package (installed with avs_models; see avs_models/weights)
-SHIPPED_CHECKPOINT = Path(shipped.__file__).resolve().parent / shipped.DEFAULT_CHECKPOINT
 #: accepted values of ``backend``
 BACKEND_CHOICES = ("auto", "torch", "onnxruntime")
 
@@ -96,8 +94,8 @@ def plan_model(preset: str, checkpoint: str = "", backend: str = "auto", device:
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {list(BACKEND_CHOICES)}, got {backend!r}")
     path = Path(checkpoint) if checkpoint else None
-    if path is None and preset == shipped.DEFAULT_PRESET and SHIPPED_CHECKPOINT.is_file():
-        path = SHIPPED_CHECKPOINT
+    if path is None:
+        path = shipped.shipped_checkpoint(preset)
     if path is not None and not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist (give an avs_ros/1 .pt, an "
                                 ".onnx file, or leave it empty for the shipped model)")

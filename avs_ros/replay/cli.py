@@ -91,7 +91,7 @@ def load_model(args: argparse.Namespace):
                          args.threads or 0, tuple(args.image_size) if args.image_size else None)
     if model.random_weights:
         logging.getLogger("avs").warning(
-            "no checkpoint given and no shipped default installed: running %s; RANDOM "
+            "no checkpoint given and no shipped checkpoint for this preset: running %s; RANDOM "
             "weights segment nothing meaningful and J/F mean nothing (pass --checkpoint)",
             model.source)
     return model
