@@ -305,3 +305,10 @@ def test_avs_eval_avss_reports_per_class(tmp_path, capsys):
                  "--split", "train"]) == 0
     text = capsys.readouterr().out
     assert "per class" in text and "accordion" in text
+
+
+def test_no_pqg_ablation_differs_from_its_recipe_only_in_the_query_generator():
+    recipe = load_config(REPO / "configs/synth/avesformer_r18_ms3.yaml").to_dict()
+    ablation = load_config(REPO / "configs/synth/avesformer_r18_ms3_no_pqg.yaml").to_dict()
+    assert ablation["model"]["options"].pop("query_generator") == "none"
+    assert ablation == recipe
