@@ -18,7 +18,7 @@ def _ship(monkeypatch, folder, files):
     monkeypatch.setattr(shipped, "__file__", str(folder / "__init__.py"))
 
 
-def test_shipped_checkpoints_exist_for_the_presets_the_readme_names():
+def test_every_shipped_checkpoint_is_installed():
     for preset, name in shipped.SHIPPED.items():
         assert shipped.shipped_checkpoint(preset).name == name
     assert shipped.shipped_checkpoint("lightavseg_s") is None
@@ -45,6 +45,14 @@ def test_checkpoint_and_shipped_default_are_loaded(monkeypatch, tmp_path):
         assert loaded.class_names == ["bg", "noisy"]
         state = loaded.backend.model.state_dict()
         assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_preset_loads_its_own_shipped_checkpoint(monkeypatch, tmp_path):
+    path = save_checkpoint(build_model("lightavseg_s"), tmp_path / "s.pt")
+    _ship(monkeypatch, tmp_path, {"lightavseg_t": "missing.pt", "lightavseg_s": "s.pt"})
+    loaded = load_backend("lightavseg_s", "")
+    assert not loaded.random_weights and loaded.source == str(path)
+    assert load_backend("lightavseg_t", "").random_weights
 
 
 def test_shipped_default_is_not_used_for_another_preset(monkeypatch, tmp_path):
