@@ -17,9 +17,10 @@ def shipped_checkpoint(preset: str) -> Path | None:
     """Path of the shipped checkpoint of ``preset`` (``avs_ros/1`` format, float16 weights;
     load it with :func:`avs_models.checkpoints.load_model`), or None where the preset has
     none or the file is not installed (a wheel built without the package data)."""
-    name = SHIPPED.get(preset)
-    path = Path(__file__).resolve().parent / name if name else None
-    return path if path is not None and path.is_file() else None
+    if preset not in SHIPPED:
+        return None
+    path = Path(__file__).resolve().parent / SHIPPED[preset]
+    return path if path.is_file() else None
 
 
 def default_checkpoint() -> Path:
