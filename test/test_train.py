@@ -17,7 +17,7 @@ from avs_models.checkpoints import load_model
 from avs_models.train.config import ConfigError, config_from_dict, load_config
 from avs_models.train.data import AudioSwapped, build_dataset, other_clip_index
 from avs_models.train.evaluate import evaluate_with_shuffle
-from avs_models.train.trainer import build_training_model, lr_factor, train
+from avs_models.train.trainer import build_training_model, lr_factor, param_groups, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,6 +103,36 @@ def test_lr_schedule_values():
     assert lr_factor(5, 100, cfg.optim) == pytest.approx(0.55)
     assert lr_factor(50, 100, cfg.optim) == pytest.approx(0.5 ** 0.9)
     assert lr_factor(100, 100, cfg.optim) == 0.0
+
+
+def test_lr_mult_groups_parameters_by_longest_prefix_and_rejects_unknown_ones():
+    net = torch.nn.Sequential()
+    net.add_module("enc", torch.nn.Linear(2, 2))
+    net.add_module("enc2", torch.nn.Linear(2, 2))   # "enc" must not claim "enc2.*"
+    net.add_module("gen", torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)))
+    net.gen[1].weight.requires_grad_(False)
+    groups = param_groups(net, 1e-3, {"gen": 0.1, "gen.1": 0.5})
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-4, 5e-4])
+    assert [{id(p) for p in g["params"]} for g in groups] == [
+        {id(p) for p in (*net.enc.parameters(), *net.enc2.parameters())},
+        {id(p) for p in net.gen[0].parameters()}, {id(net.gen[1].bias)}]
+    with pytest.raises(ValueError, match="'gne'"):
+        param_groups(net, 1e-3, {"gne": 0.1})
+    with pytest.raises(ConfigError, match="optim.lr_mult.gen must be > 0"):
+        config_from_dict({"model": {"preset": "p"}, "data": {"root": "x"},
+                          "optim": {"lr_mult": {"gen": 0}}})
+    with pytest.raises(ConfigError, match="optim.lr_mult.gen: expected a number"):
+        config_from_dict({"model": {"preset": "p"}, "data": {"root": "x"},
+                          "optim": {"lr_mult": {"gen": "fast"}}})
+
+
+def test_lr_mult_scales_the_schedule_of_its_group(tmp_path, ms3_root):
+    cfg = _cfg(ms3_root, max_steps=2)
+    cfg["optim"].update(lr_mult={"audio_backbone": 0.25}, warmup_iters=10)
+    train(config_from_dict(cfg), tmp_path, progress=False)
+    state = torch.load(tmp_path / "trainer_state.pt", weights_only=False)
+    lrs = [g["lr"] for g in state["optimizer"]["param_groups"]]
+    assert lrs == pytest.approx([2e-3 * 0.28, 0.25 * 2e-3 * 0.28])   # 2 of 10 warm-up steps
 
 
 def test_freeze_audio_auto_follows_weights():
@@ -311,4 +341,7 @@ def test_no_pqg_ablation_differs_from_its_recipe_only_in_the_query_generator():
     recipe = load_config(REPO / "configs/synth/avesformer_r18_ms3.yaml").to_dict()
     ablation = load_config(REPO / "configs/synth/avesformer_r18_ms3_no_pqg.yaml").to_dict()
     assert ablation["model"]["options"].pop("query_generator") == "none"
+    # the recipe slows its prompt query generator, which the ablation does not have
+    assert recipe["optim"].pop("lr_mult") == {"query_generator": 0.1}
+    assert ablation["optim"].pop("lr_mult") == {}
     assert ablation == recipe

@@ -116,6 +116,11 @@ class OptimConfig:
     warmup_iters: linear warm-up iterations from lr · warmup_ratio (0 = none).
     warmup_ratio: starting fraction of lr during warm-up.
     grad_clip: max global gradient L2 norm (0 = no clipping).
+    lr_mult: learning-rate multipliers by parameter-name prefix, as mmcv's
+        ``paramwise_cfg.custom_keys`` (e.g. ``{query_generator: 0.1}`` trains every parameter
+        whose name is ``query_generator`` or starts with ``query_generator.`` at 0.1 · lr,
+        warm-up and schedule included); a parameter takes its longest matching prefix, the
+        rest train at 1 · lr. A prefix that matches no trainable parameter is an error.
     """
 
     name: Literal["adamw"] = "adamw"
@@ -127,6 +132,7 @@ class OptimConfig:
     warmup_iters: int = 0
     warmup_ratio: float = 0.1
     grad_clip: float = 0.0
+    lr_mult: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -303,6 +309,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("optim.lr must be > 0, optim.weight_decay and optim.grad_clip >= 0")
     if len(o.betas) != 2:
         raise ConfigError(f"optim.betas: expected [beta1, beta2], got {o.betas}")
+    for prefix, mult in o.lr_mult.items():
+        o.lr_mult[prefix] = _coerce(mult, float, f"optim.lr_mult.{prefix}")
+        if o.lr_mult[prefix] <= 0:
+            raise ConfigError(f"optim.lr_mult.{prefix} must be > 0, got {mult}")
     for key in ("epochs", "batch_size", "val_every", "val_batch_size", "log_every"):
         if getattr(t, key) < 1:
             raise ConfigError(f"train.{key} must be >= 1, got {getattr(t, key)}")

@@ -98,6 +98,31 @@ def build_training_model(cfg: Config):
     return model
 
 
+def param_groups(model: torch.nn.Module, lr: float, lr_mult: dict[str, float]) -> list[dict]:
+    """AdamW parameter groups of ``model``'s trainable parameters: one at ``lr``, and one at
+    ``lr * m`` for each ``prefix: m`` of ``lr_mult`` (``optim.lr_mult``; a parameter belongs to
+    its longest prefix that equals its name or ends at a ``.`` of it). Groups are in a fixed
+    order (the 1 · lr group, then prefixes sorted), so optimiser states resume.
+
+    Raises ValueError when a prefix matches no trainable parameter (a misspelt module name
+    would otherwise train silently at 1 · lr).
+    """
+    prefixes = sorted(lr_mult, key=len, reverse=True)
+    members: dict[str | None, list] = {None: [], **{p: [] for p in sorted(lr_mult)}}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        owner = next((p for p in prefixes if name == p or name.startswith(p + ".")), None)
+        members[owner].append(param)
+    unused = [p for p in lr_mult if not members[p]]
+    if unused:
+        raise ValueError(f"optim.lr_mult: no trainable parameter is named {unused} or below "
+                         f"it (top-level modules: "
+                         f"{sorted({n.split('.')[0] for n, _ in model.named_parameters()})})")
+    return [{"params": params, "lr": lr * (lr_mult[p] if p else 1.0)}
+            for p, params in members.items() if params]
+
+
 class _Logs:
     """CSV logs (always) and TensorBoard (when installed and enabled); rank 0 only."""
 
@@ -197,10 +222,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
 
     model = build_training_model(cfg).to(device)
     criterion = build_criterion(cfg.model.preset, cfg.model.num_classes, **cfg.loss.options)
-    params = [p for p in model.parameters() if p.requires_grad]
     o = cfg.optim
-    optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas),
-                                  weight_decay=o.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, o.lr, o.lr_mult), lr=o.lr,
+                                  betas=tuple(o.betas), weight_decay=o.weight_decay)
     steps_per_epoch = len(loader)
     total = t.epochs * steps_per_epoch
     if t.max_steps:
@@ -262,7 +286,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
             scaler.scale(terms["loss"]).backward()
             if o.grad_clip:
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
+                torch.nn.utils.clip_grad_norm_(
+                    [p for g in optimizer.param_groups for p in g["params"]], o.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
