@@ -7,6 +7,7 @@ from pathlib import Path
 #: the shipped checkpoint of each preset that has one (file names in this folder)
 SHIPPED = {
     "lightavseg_t": "lightavseg_t_synth_ms3.pt",
+    "avesformer_r18": "avesformer_r18_synth_ms3.pt",
 }
 #: the preset of the shipped default model (the demo's and the node's)
 DEFAULT_PRESET = "lightavseg_t"
