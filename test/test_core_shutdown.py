@@ -10,6 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = r"""
 import os, signal, sys, time
 from avs_ros.core.shutdown import freeze_heap, ignore_interrupts
+# Python's own handler, whatever was inherited: a shell's background job starts with SIGINT
+# ignored, and a test run launched that way would otherwise see no KeyboardInterrupt
+signal.signal(signal.SIGINT, signal.default_int_handler)
 if sys.argv[1] == "ignore":
     ignore_interrupts()
 os.kill(os.getpid(), signal.SIGINT)
