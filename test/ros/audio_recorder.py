@@ -2,7 +2,7 @@
 
     python audio_recorder.py NAMESPACE READY_FILE MIN_SAMPLES TIMEOUT_S
 
-Touches READY_FILE once its subscription is matched with the capture node's publisher, then
+Touches READY_FILE once the first message from the capture node has arrived, then
 records until MIN_SAMPLES samples have arrived since the first non-silent message (or
 TIMEOUT_S passed) and prints one JSON line: the AudioInfo fields, every message's stamp
 (ns) and sample count, and all samples (int16, base64 of the S16LE bytes).
@@ -43,11 +43,13 @@ def main(argv: list[str]) -> int:
         out["info"] = {k: getattr(msg, k) for k in
                        ("channels", "sample_rate", "sample_format", "bitrate", "coding_format")}
 
-    sub = node.create_subscription(AudioDataStamped, f"{namespace}/audio/audio_stamped",
-                                   on_audio, QOS)
+    node.create_subscription(AudioDataStamped, f"{namespace}/audio/audio_stamped", on_audio,
+                             QOS)
     node.create_subscription(AudioInfo, f"{namespace}/audio/audio_info", on_info, QOS)
     deadline = time.monotonic() + float(timeout_s)
-    while sub.get_publisher_count() == 0 and time.monotonic() < deadline:
+    # ready once a message has arrived: the capture stream is live, so a sound played now is
+    # recorded (a matched subscription alone once let a sound pass before capture started)
+    while not out["sizes"] and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.05)
     pathlib.Path(ready_file).touch()
     while time.monotonic() < deadline and not (
