@@ -70,6 +70,19 @@ def test_recorded_test_numbers_meet_the_targets(preset):
     assert test["J_drop"] >= 0.20
 
 
+def _replay_held_out_stream(preset: str, tmp_path):
+    """Load ``preset`` as the node does with an empty checkpoint and replay a 16 s, 10 fps
+    SynthAVS stream of seed 104 (held out) through it: (loaded model, replay metrics)."""
+    from avs_ros.bag.sources import synth_stream
+    from avs_ros.bag.writer import write_bag
+    from avs_ros.core.model_source import load_backend
+    from avs_ros.replay.session import replay
+
+    write_bag(synth_stream(16.0, 10.0, seed=104), tmp_path / "bag", storage="mcap", seed=0)
+    model = load_backend(preset, threads=1)
+    return model, replay(tmp_path / "bag", tmp_path / "out", model, progress=False)
+
+
 def test_on_a_held_out_stream_it_finds_the_sounding_objects(tmp_path):
     """The node's real job (issue 13): a 16 s SynthAVS stream of a seed no training used
     (the training streams have seeds 11_000_000 + i), 10 fps, written as a bag and replayed
@@ -79,14 +92,7 @@ def test_on_a_held_out_stream_it_finds_the_sounding_objects(tmp_path):
     publish no object (2 of 23 before the presence term, stage 1 of the recipe); the issue's
     90 % is not met (the failures are frames whose 0.975 s window still holds the sound that
     just stopped)."""
-    from avs_ros.bag.sources import synth_stream
-    from avs_ros.bag.writer import write_bag
-    from avs_ros.core.model_source import load_backend
-    from avs_ros.replay.session import replay
-
-    write_bag(synth_stream(16.0, 10.0, seed=104), tmp_path / "bag", storage="mcap", seed=0)
-    model = load_backend("lightavseg_t", threads=1)
-    data = replay(tmp_path / "bag", tmp_path / "out", model, progress=False)
+    _, data = _replay_held_out_stream("lightavseg_t", tmp_path)
     assert data["metrics"]["J"] >= 0.65 and data["stream"]["J_sounding"] >= 0.55
     assert data["stream"]["silent_frames"] == 23 and data["stream"]["silent_no_object"] >= 0.35
 
@@ -97,13 +103,6 @@ def test_avesformer_preset_without_checkpoint_runs_the_shipped_model_on_a_stream
     (measured J 0.67, 0.62 on sounding frames; a guard below that). Trained on clips only, it
     publishes an object on 22 of the 23 silent frames: silence is issue 13's work, not
     checked here."""
-    from avs_ros.bag.sources import synth_stream
-    from avs_ros.bag.writer import write_bag
-    from avs_ros.core.model_source import load_backend
-    from avs_ros.replay.session import replay
-
-    write_bag(synth_stream(16.0, 10.0, seed=104), tmp_path / "bag", storage="mcap", seed=0)
-    model = load_backend("avesformer_r18", threads=1)
+    model, data = _replay_held_out_stream("avesformer_r18", tmp_path)
     assert not model.random_weights and model.source == str(shipped_checkpoint("avesformer_r18"))
-    data = replay(tmp_path / "bag", tmp_path / "out", model, progress=False)
     assert data["metrics"]["J"] >= 0.60 and data["stream"]["J_sounding"] >= 0.55

@@ -233,7 +233,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
-        return dict(value)
+        _, arg = typing.get_args(tp)
+        return {k: _coerce(v, arg, f"{path}.{k}") for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true or false, got {value!r}")
@@ -310,8 +311,7 @@ def _validate(cfg: Config) -> None:
     if len(o.betas) != 2:
         raise ConfigError(f"optim.betas: expected [beta1, beta2], got {o.betas}")
     for prefix, mult in o.lr_mult.items():
-        o.lr_mult[prefix] = _coerce(mult, float, f"optim.lr_mult.{prefix}")
-        if o.lr_mult[prefix] <= 0:
+        if mult <= 0:
             raise ConfigError(f"optim.lr_mult.{prefix} must be > 0, got {mult}")
     for key in ("epochs", "batch_size", "val_every", "val_batch_size", "log_every"):
         if getattr(t, key) < 1:

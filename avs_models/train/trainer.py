@@ -223,8 +223,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     model = build_training_model(cfg).to(device)
     criterion = build_criterion(cfg.model.preset, cfg.model.num_classes, **cfg.loss.options)
     o = cfg.optim
-    optimizer = torch.optim.AdamW(param_groups(model, o.lr, o.lr_mult), lr=o.lr,
-                                  betas=tuple(o.betas), weight_decay=o.weight_decay)
+    groups = param_groups(model, o.lr, o.lr_mult)
+    params = [p for g in groups for p in g["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas),
+                                  weight_decay=o.weight_decay)
     steps_per_epoch = len(loader)
     total = t.epochs * steps_per_epoch
     if t.max_steps:
@@ -286,8 +288,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
             scaler.scale(terms["loss"]).backward()
             if o.grad_clip:
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(
-                    [p for g in optimizer.param_groups for p in g["params"]], o.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
