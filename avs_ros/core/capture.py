@@ -4,9 +4,20 @@ Stamps. A capture callback runs some time after its samples were recorded, with 
 a few ms to tens of ms (sound-server periods), more than the audio buffer's gap tolerance.
 Stamping each chunk with "now - its duration" would make that jitter look like gaps and
 overlaps. :class:`SampleClock` stamps by counting samples instead: chunk k starts at
-``t0 + samples_before_k / rate`` where ``t0`` is the first chunk's "now - duration"; when the
-wall clock and the sample count disagree by more than ``max_drift_s`` (a device clock that
-runs off, an overrun that lost samples) it re-anchors to the wall clock and counts a resync.
+``t0 + samples_before_k / rate`` where ``t0`` is the first chunk's "now - duration".
+
+The wall clock's estimate "now - duration" can only be late (a chunk is never handed over
+before it was recorded), so the two kinds of disagreement are told apart by their sign:
+
+* estimate ahead of the count by more than ``max_drift_s``: either the callback stalled (the
+  backlog then arrives in a burst and the estimates fall back onto the count) or samples were
+  lost (an overrun; the offset stays). The clock re-anchors forward only once the offset has
+  lasted ``hold_s`` of wall time, so a stall never moves the stamps.
+* count ahead of the estimate by more than ``max_drift_s`` (a first chunk handed over late,
+  a device clock slower than its nominal rate): the count is impossible and is pulled back,
+  by at most half a chunk per chunk, so stamps stay strictly increasing.
+
+Each correction begun counts one resync.
 """
 from __future__ import annotations
 
@@ -16,39 +27,63 @@ NS_PER_S = 1_000_000_000
 
 
 class SampleClock:
-    """Stamps of consecutive chunks from a sample counter anchored to a wall clock.
+    """Strictly increasing stamps of consecutive chunks from a sample counter anchored to a
+    wall clock (see the module docstring for the corrections).
 
     Args:
         sample_rate: frames per second of the device, Hz (> 0).
-        max_drift_s: re-anchor when the counted start of a chunk differs from the wall clock's
-            estimate ("now - duration") by more than this, s (> 0).
+        max_drift_s: tolerated disagreement between the counted start of a chunk and the wall
+            clock's estimate ("now - duration"), s (> 0).
+        hold_s: how long the estimate must stay ahead of the count before the clock re-anchors
+            forward (lost samples rather than a stalled callback), s (>= 0).
 
     Raises:
-        ValueError: non-positive rate or drift.
+        ValueError: non-positive rate or drift, negative hold.
     """
 
-    def __init__(self, sample_rate: int, max_drift_s: float = 0.1) -> None:
-        if sample_rate <= 0 or not max_drift_s > 0:
-            raise ValueError(f"sample_rate and max_drift_s must be > 0, got {sample_rate}, "
-                             f"{max_drift_s}")
+    def __init__(self, sample_rate: int, max_drift_s: float = 0.1, hold_s: float = 0.5) -> None:
+        if sample_rate <= 0 or not max_drift_s > 0 or not hold_s >= 0:
+            raise ValueError(f"sample_rate and max_drift_s must be > 0 and hold_s >= 0, got "
+                             f"{sample_rate}, {max_drift_s}, {hold_s}")
         self.sample_rate = int(sample_rate)
         self.max_drift_ns = int(max_drift_s * NS_PER_S)
+        self.hold_ns = int(hold_s * NS_PER_S)
         self.resyncs = 0
         self._origin_ns: int | None = None
         self._frames = 0
+        self._late_since: int | None = None
+        self._pulling_back = False
+        self._last_duration = 0
 
     def stamp(self, now_ns: int, frames: int) -> int:
-        """Stamp (ns) of the first sample of a chunk of ``frames`` frames that ended at
-        ``now_ns`` (the time it was handed over)."""
-        estimate = int(now_ns) - frames * NS_PER_S // self.sample_rate
-        if self._origin_ns is not None:
-            counted = self._origin_ns + self._frames * NS_PER_S // self.sample_rate
-            if abs(counted - estimate) <= self.max_drift_ns:
-                self._frames += frames
-                return counted
-            self.resyncs += 1
-        self._origin_ns, self._frames = estimate, frames
-        return estimate
+        """Stamp (ns) of the first sample of a chunk of ``frames`` frames that was handed over
+        at ``now_ns``; later than the previous chunk's stamp by at least half its duration."""
+        duration = frames * NS_PER_S // self.sample_rate
+        estimate = int(now_ns) - duration
+        previous, self._last_duration = self._last_duration, duration
+        if self._origin_ns is None:
+            self._origin_ns, self._frames = estimate, frames
+            return estimate
+        counted = self._origin_ns + self._frames * NS_PER_S // self.sample_rate
+        offset = estimate - counted
+        if offset > self.max_drift_ns:
+            self._late_since = now_ns if self._late_since is None else self._late_since
+            if now_ns - self._late_since >= self.hold_ns:
+                self.resyncs += 1
+                self._late_since, self._pulling_back = None, False
+                self._origin_ns, self._frames = estimate, frames
+                return estimate
+        else:
+            self._late_since = None
+        pull_back = offset < -self.max_drift_ns
+        if pull_back:
+            self.resyncs += not self._pulling_back
+            step = min(-offset, previous // 2)
+            self._origin_ns -= step
+            counted -= step
+        self._pulling_back = pull_back
+        self._frames += frames
+        return counted
 
 
 def select_input_device(devices: Sequence[Mapping], spec: str) -> int:
