@@ -41,6 +41,7 @@ def sounding_frames(out_dir: Path) -> np.ndarray:
 
 
 def main(argv: list[str]) -> int:
+    """Print one table per OUT_DIR; 2 (with the usage) without one."""
     if not argv:
         print(__doc__.strip(), file=sys.stderr)
         return 2
