@@ -117,10 +117,10 @@ class OptimConfig:
     warmup_ratio: starting fraction of lr during warm-up.
     grad_clip: max global gradient L2 norm (0 = no clipping).
     lr_mult: learning-rate multipliers by parameter-name prefix, like mmcv's
-        ``paramwise_cfg.custom_keys`` (which match any substring; these match whole leading
-        module names) (e.g. ``{query_generator: 0.1}`` trains every parameter
+        ``paramwise_cfg.custom_keys`` but matched on whole leading module names, not on any
+        substring: ``{query_generator: 0.1}`` trains every parameter
         whose name is ``query_generator`` or starts with ``query_generator.`` at 0.1 · lr,
-        warm-up and schedule included); a parameter takes its longest matching prefix, the
+        warm-up and schedule included; a parameter takes its longest matching prefix, the
         rest train at 1 · lr. A prefix that matches no trainable parameter is an error.
     """
 

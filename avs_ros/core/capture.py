@@ -58,8 +58,9 @@ class SampleClock:
     def stamp(self, now_ns: int, frames: int) -> int:
         """Stamp (ns) of the first sample of a chunk of ``frames`` frames that was handed over
         at ``now_ns``; later than the previous chunk's stamp by at least half its duration."""
+        now_ns = int(now_ns)
         duration = frames * NS_PER_S // self.sample_rate
-        estimate = int(now_ns) - duration
+        estimate = now_ns - duration
         previous, self._last_duration = self._last_duration, duration
         if self._origin_ns is None:
             self._origin_ns, self._frames = estimate, frames
@@ -67,7 +68,8 @@ class SampleClock:
         counted = self._origin_ns + self._frames * NS_PER_S // self.sample_rate
         offset = estimate - counted
         if offset > self.max_drift_ns:
-            self._late_since = now_ns if self._late_since is None else self._late_since
+            if self._late_since is None:
+                self._late_since = now_ns
             if now_ns - self._late_since >= self.hold_ns:
                 self.resyncs += 1
                 self._late_since, self._pulling_back = None, False
