@@ -54,7 +54,7 @@ def _bag(tmp_path, audio_s: float, frames_s: float, fps: float = 10.0):
 
 def test_offline_schedule_counts_drops_like_the_node(tmp_path):
     # audio for 2 s, frames for 3 s at 10 FPS: 9 frames before the window fits (stamps <
-    # 0.975 s), frames 1.0..2.0 s processed, those after 2 s never get audio (dropped after
+    # 0.975 s; waiting for audio, not lost), frames 1.0..2.0 s processed, those after 2 s never get audio (dropped after
     # max_skew: no_audio; the last ones are still waiting when the bag ends)
     bag = _bag(tmp_path, audio_s=2.0, frames_s=3.0)
     with BagReader(bag) as reader:
@@ -62,7 +62,8 @@ def test_offline_schedule_counts_drops_like_the_node(tmp_path):
         stats = ReplayEngine(reader, FakePipeline(0.0), max_skew_s=0.15).run(sink)
     stamps = [(f.image.stamp_ns - START) / NS for f in sink.frames]
     assert stamps == pytest.approx([1.0 + 0.1 * k for k in range(11)])
-    assert stats.dropped_audio_gone == 9 and stats.processed == 11
+    assert stats.waiting_for_audio == 9 and stats.dropped_audio_gone == 0
+    assert stats.processed == 11
     assert stats.dropped_no_audio + stats.pending_at_end == 10 and stats.dropped_no_audio >= 8
     assert stats.frames == 30
     # the real-time policy with instant inference processes the same frames

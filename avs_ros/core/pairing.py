@@ -67,6 +67,22 @@ class PairingStats:
     dropped_superseded: int = 0
 
 
+def unserved_outcome(status: WindowStatus, buffer: AudioBuffer, waited_ns: int,
+                     max_skew_ns: int) -> str | None:
+    """Rule 3 of the module docstring for a frame whose audio window is not complete
+    (``status`` is not OK) after it waited ``waited_ns`` since its arrival: None to keep
+    waiting, else the :class:`PairingStats` counter it leaves under (``waiting_for_audio``,
+    ``dropped_no_audio`` or ``dropped_audio_gone``). Shared by the node's pairer and the
+    replay tool's offline schedule, so both count frames alike."""
+    if status is WindowStatus.NOT_YET:
+        if waited_ns <= max_skew_ns:
+            return None
+        return "waiting_for_audio" if buffer.end_ns is None else "dropped_no_audio"
+    if status is WindowStatus.BEFORE_START and buffer.stats.resets == 0:
+        return "waiting_for_audio"                  # the stream's first window is not full
+    return "dropped_audio_gone"
+
+
 @dataclass(order=True)
 class _Pending:
     stamp_ns: int
@@ -165,17 +181,13 @@ class FramePairer:
             if status is WindowStatus.OK:
                 ready = item
                 keep.append(item)
-            elif status is WindowStatus.NOT_YET:
-                if now_ns - item.arrival_ns <= self.max_skew_ns:
-                    keep.append(item)
-                elif self.buffer.end_ns is None:        # no audio has ever arrived
-                    self.stats.waiting_for_audio += 1
-                else:
-                    self.stats.dropped_no_audio += 1
-            elif status is WindowStatus.BEFORE_START and self.buffer.stats.resets == 0:
-                self.stats.waiting_for_audio += 1       # the stream's first window not full
+                continue
+            outcome = unserved_outcome(status, self.buffer, now_ns - item.arrival_ns,
+                                       self.max_skew_ns)
+            if outcome is None:
+                keep.append(item)
             else:
-                self.stats.dropped_audio_gone += 1
+                setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
         keep.reverse()
         self._pending = keep
         self._ready = ready

@@ -117,9 +117,10 @@ def print_summary(data: dict, stream=sys.stdout) -> None:
 
         for line in format_summary(data["stream"]):
             print(line, file=stream)
-    print(f"frames: {fr['in_bag_read']} read, {fr['processed']} processed, dropped "
+    print(f"frames: {fr['in_bag_read']} read, {fr['processed']} processed, "
+          f"{fr['waiting_for_audio']} before the audio stream's first full window, dropped "
           f"{fr['dropped_no_audio']} (no audio within max skew) + {fr['dropped_audio_gone']} "
-          f"(audio window before the stream / evicted)", file=stream)
+          f"(audio window evicted)", file=stream)
     rt = data.get("realtime_policy") or {}
     print(f"latency: processing p50 {num(lat['processing_p50_ms'])} ms, p95 "
           f"{num(lat['processing_p95_ms'])} ms; compute FPS {num(lat['compute_fps'])}; real-time "

@@ -9,8 +9,9 @@ Two schedules run on the same :class:`~avs_ros.core.audio_buffer.AudioBuffer`:
 - **offline** (what is processed and evaluated): every frame whose audio window is complete
   is run through :class:`~avs_ros.core.pipeline.Pipeline` once it is; a frame whose audio is
   still missing ``max_skew_s`` after the frame arrived is dropped as ``no_audio``, one whose
-  window can never be served (before the audio stream began, or evicted) as ``audio_gone``,
-  exactly the node's rules (:mod:`avs_ros.core.pairing`). Unlike the node, offline replay
+  window can never be served as ``audio_gone`` (evicted) or counted ``waiting_for_audio``
+  (before the audio stream's first full window), exactly the node's rules
+  (:func:`avs_ros.core.pairing.unserved_outcome`). Unlike the node, offline replay
   never drops a frame because a newer one became ready (there is no compute-time pressure).
 - **real time** (reported only): a :class:`~avs_ros.core.pairing.FramePairer` is fed the same
   messages and takes a frame whenever a simulated inference is free; each inference lasts
@@ -39,7 +40,7 @@ import numpy as np
 from avs_ros.core.audio_buffer import SAMPLE_RATE, AudioBuffer, WindowStatus
 from avs_ros.core.errors import AudioFormatError
 from avs_ros.core.geometry import Localizer, ObjectGeometry
-from avs_ros.core.pairing import FramePairer
+from avs_ros.core.pairing import FramePairer, unserved_outcome
 from avs_ros.core.pipeline import Pipeline, Result
 
 from ..bag.reader import (AudioEvent, BadMessage, BagReader, CameraInfoEvent, ClipEvent,
@@ -71,11 +72,13 @@ class ProcessedFrame:
 
 @dataclass
 class ReplayStats:
-    """Counts of the offline schedule (frames = processed + dropped + pending at the end),
+    """Counts of the offline schedule (frames = processed + waiting_for_audio + dropped +
+    pending at the end),
     the real-time simulation's counters, bad messages and the processing wall time in s."""
 
     frames: int = 0
     processed: int = 0
+    waiting_for_audio: int = 0
     dropped_no_audio: int = 0
     dropped_audio_gone: int = 0
     pending_at_end: int = 0
@@ -213,13 +216,13 @@ class ReplayEngine:
                 frame = ProcessedFrame(image, clip, now_ns, start, result)
                 self._latency_ns[image.stamp_ns] = frame.done_ns - now_ns
                 self._unlocated.append(frame)
-            elif status is WindowStatus.NOT_YET:
-                if now_ns - image.log_ns > self.max_skew_ns:
-                    self.stats.dropped_no_audio += 1
-                else:
-                    keep.append((image, clip))
             else:
-                self.stats.dropped_audio_gone += 1
+                outcome = unserved_outcome(status, self.buffer, now_ns - image.log_ns,
+                                           self.max_skew_ns)
+                if outcome is None:
+                    keep.append((image, clip))
+                else:
+                    setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
         self._waiting = keep
 
     def _emit(self, now_ns: int, sink: Sink) -> None:

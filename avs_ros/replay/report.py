@@ -63,6 +63,7 @@ def summary(bag: str, layout, model_source: str, random_weights: bool, stats, ev
         "random_weights": random_weights,
         "metrics": evaluator.summary(),
         "frames": {"in_bag_read": stats.frames, "processed": stats.processed,
+                   "waiting_for_audio": stats.waiting_for_audio,
                    "dropped_no_audio": stats.dropped_no_audio,
                    "dropped_audio_gone": stats.dropped_audio_gone,
                    "pending_at_end": stats.pending_at_end,
@@ -205,8 +206,9 @@ def write_html(out_dir: str | Path, data: dict, rows: list[dict],
 
         table += [(line.split(":")[0], line.split(":", 1)[1].strip())
                   for line in format_summary(data["stream"])]
-    table += [("frames read / processed", f"{fr['in_bag_read']} / {fr['processed']}"),
-              ("dropped: no audio in time / audio gone",
+    table += [("frames read / processed / before the audio",
+               f"{fr['in_bag_read']} / {fr['processed']} / {fr['waiting_for_audio']}"),
+              ("dropped: no audio in time / audio evicted",
                f"{fr['dropped_no_audio']} / {fr['dropped_audio_gone']}"),
               ("processing p50 / p95 (ms)",
                f"{_fmt(lat['processing_p50_ms'])} / {_fmt(lat['processing_p95_ms'])}"),
