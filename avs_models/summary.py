@@ -1,4 +1,5 @@
-"""``avs summary``: parameters (ours vs the paper) and GFLOPs per preset.
+"""Parameters (ours vs the paper) and GFLOPs per preset; ``avs summary`` prints them
+(:mod:`avs_ros.commands.summary`).
 
 Parameters are counted in total and without the audio backbone (VGGish / MobileNetV2). The
 paper's figure counts the audio backbone (AVESFormer Table 3, "*"). GFLOPs are counted with
@@ -8,14 +9,10 @@ that GFLOPs / 270 GFLOP/s is this CPU's floor); elementwise ops and grid_sample 
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .registry import PRESETS, build_model, get_preset
+from .registry import build_model, get_preset
 
 
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:
@@ -73,24 +70,3 @@ def format_table(rows: list[dict]) -> str:
     lines.append(f"params include the audio backbone (as the papers count); GFLOPs at {h}x{w}, "
                  "batch 1, 2 FLOPs per multiply-add")
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", action="append", choices=list(PRESETS),
-                        help="preset(s) to summarise (repeatable; default: all)")
-    parser.add_argument("--image-size", type=int, nargs=2, default=(224, 224),
-                        metavar=("H", "W"), help="input size in px for the FLOP count")
-    parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count (faster)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def run(args: argparse.Namespace) -> int:
-    torch.manual_seed(0)
-    rows = [summarise(name, tuple(args.image_size), flops=not args.no_flops)
-            for name in (args.preset or list(PRESETS))]
-    if args.json:
-        json.dump(rows, sys.stdout, indent=2)
-        print()
-    else:
-        print(format_table(rows))
-    return 0

@@ -12,8 +12,8 @@ import sys
 
 # verb -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "summary": ("avs_models.summary", "parameters (ours vs paper) and GFLOPs per preset"),
-    "export": ("avs_models.export", "export a preset or checkpoint to ONNX"),
+    "summary": ("avs_ros.commands.summary", "parameters (ours vs paper) and GFLOPs per preset"),
+    "export": ("avs_ros.commands.export", "export a preset or checkpoint to ONNX"),
     "bench": ("avs_ros.bench.cli", "model-only latency at batch 1 (median/p90 ms, FPS, peak RSS)"),
     "synth": ("avs_models.data.synth.cli",
               "write a SynthAVS dataset in an AVSBench layout (S4, MS3, AVSS)"),

@@ -5,8 +5,9 @@ import pytest
 from avs_models import quantize
 from avs_models.backends import OnnxRuntimeBackend
 from avs_models.data.synth import generate
-from avs_models.export import int8_path, keep_int8_if_j_holds
+from avs_models.export import int8_path
 from avs_ros.cli import main
+from avs_ros.commands.export import keep_int8_if_j_holds
 
 SIZE = ["64", "64"]
 

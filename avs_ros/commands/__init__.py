@@ -1,0 +1,1 @@
+"""Command modules of ``avs`` verbs that wrap the model library (:mod:`avs_models`)."""
