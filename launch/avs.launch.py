@@ -31,6 +31,10 @@ ARGUMENTS = {
     "device": ("cpu", "cpu, cuda or cuda:N"),
     "image_topic": ("/camera/image_raw", "sensor_msgs/Image input"),
     "audio_topic": ("", "audio input; empty: the audio flavour's usual topic"),
+    "camera_info_topic": ("", "sensor_msgs/CameraInfo of the image: objects get a bearing; "
+                              "empty = none"),
+    "depth_topic": ("", "depth registered to the image (16UC1 mm or 32FC1 m): objects get a "
+                        "3-D position; needs camera_info_topic; empty = none"),
     "use_mic": ("false", "start audio_capture_node (PyAudio microphone)"),
     "mic_device": ("", "audio_capture_node's input device: '' = the default input, an index, "
                        "or part of a device name (e.g. pulse)"),
@@ -47,7 +51,8 @@ NODES = [
      "parameters_file": "config/{preset}.yaml",
      "parameters": {"preset": "preset", "checkpoint": "checkpoint", "backend": "backend",
                     "device": "device", "image_topic": "image_topic",
-                    "audio_topic": "audio_topic"},
+                    "audio_topic": "audio_topic", "camera_info_topic": "camera_info_topic",
+                    "depth_topic": "depth_topic"},
      "fixed": {"autostart": True}, "condition": None, "arguments": []},
     {"package": "avs_ros", "executable": "audio_capture_node", "name": "audio_capture_node",
      "parameters_file": None, "parameters": {"device": "mic_device"}, "fixed": {},

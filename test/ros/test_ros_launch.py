@@ -244,12 +244,17 @@ def test_launch_passes_arguments_autostarts_masks_flow_and_stops_cleanly(
         launch_env, ros_build, tmp_path):
     ns = f"/avs_test_{ros_build.token}_launch"
     launch = _start(launch_env, tmp_path, "default", f"namespace:={ns}",
-                    f"image_topic:={ns}/camera/image_raw", f"audio_topic:={ns}/audio")
+                    f"image_topic:={ns}/camera/image_raw", f"audio_topic:={ns}/audio",
+                    f"camera_info_topic:={ns}/camera/camera_info",
+                    f"depth_topic:={ns}/camera/depth")
     try:
         launch.wait_for("avs_node]: active:", 240)
         node = f"{ns}/avs_node"
         get = ("param", "get", "--no-daemon", "--spin-time", "3", node)
         assert launch.cli(*get, "image_topic") == f"String value is: {ns}/camera/image_raw"
+        assert launch.cli(*get, "depth_topic") == f"String value is: {ns}/camera/depth"
+        assert launch.cli(*get, "camera_info_topic") == \
+            f"String value is: {ns}/camera/camera_info"
         assert launch.cli(*get, "backend") == "String value is: auto"      # launch default
         assert launch.cli(*get, "autostart") == "Boolean value is: True"   # fixed in launch
         assert launch.cli(*get, "publish_overlay") == "Boolean value is: True"   # config file
