@@ -73,8 +73,8 @@ class ProcessedFrame:
 @dataclass
 class ReplayStats:
     """Counts of the offline schedule (frames = processed + waiting_for_audio + dropped +
-    pending at the end),
-    the real-time simulation's counters, bad messages and the processing wall time in s."""
+    pending at the end), the real-time simulation's counters, bad messages and the
+    processing wall time in s."""
 
     frames: int = 0
     processed: int = 0
